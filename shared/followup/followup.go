@@ -1,0 +1,161 @@
+package followup
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status is where a followup is in its life.
+type Status string
+
+// The statuses. Delivered, FailedDropped and Cancelled are terminal.
+const (
+	StatusScheduled     Status = "scheduled"
+	StatusDispatching   Status = "dispatching"
+	StatusDelivered     Status = "delivered"
+	StatusFailedDropped Status = "failed_dropped"
+	StatusCancelled     Status = "cancelled"
+)
+
+// Statuses lists every status, in life order.
+var Statuses = []Status{StatusScheduled, StatusDispatching, StatusDelivered, StatusFailedDropped, StatusCancelled}
+
+// Terminal reports whether s never changes again.
+func (s Status) Terminal() bool {
+	return s == StatusDelivered || s == StatusFailedDropped || s == StatusCancelled
+}
+
+// Valid reports whether s is one of the five statuses.
+func (s Status) Valid() bool {
+	for _, v := range Statuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// DropReason says why a followup settled failed_dropped.
+type DropReason string
+
+// The drop reasons of DESIGN §1.
+const (
+	DropThreadNotFound         DropReason = "thread_not_found"
+	DropThreadInactive         DropReason = "thread_inactive"
+	DropRejected               DropReason = "rejected"
+	DropInvalidMessage         DropReason = "invalid_message"
+	DropDispatcherUnconfigured DropReason = "dispatcher_unconfigured"
+	DropRecordMissing          DropReason = "record_missing"
+	DropRetriesExhausted       DropReason = "retries_exhausted"
+	DropScheduleDeliveryFailed DropReason = "schedule_delivery_failed"
+)
+
+// DropReasons lists every drop reason.
+var DropReasons = []DropReason{
+	DropThreadNotFound, DropThreadInactive, DropRejected, DropInvalidMessage,
+	DropDispatcherUnconfigured, DropRecordMissing, DropRetriesExhausted, DropScheduleDeliveryFailed,
+}
+
+// Outcome is how one dispatch attempt ended.
+type Outcome string
+
+// The attempt outcomes.
+const (
+	OutcomeSuccess        Outcome = "success"
+	OutcomeRetryableError Outcome = "retryable_error"
+	OutcomeDrop           Outcome = "drop"
+)
+
+// Run records one dispatch attempt.
+type Run struct {
+	Attempt    int       `json:"attempt"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	DurationMS int64     `json:"duration_ms"`
+	Outcome    Outcome   `json:"outcome"`
+	HTTPStatus int       `json:"http_status,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// Followup is one scheduled synthetic user turn: the record clients see.
+type Followup struct {
+	ID                    string          `json:"id"`
+	ThreadID              string          `json:"thread_id"`
+	Prompt                string          `json:"prompt"`
+	Reason                string          `json:"reason,omitempty"`
+	OriginatingRunID      string          `json:"originating_run_id,omitempty"`
+	Metadata              json.RawMessage `json:"metadata,omitempty"`
+	RunAt                 time.Time       `json:"run_at"`
+	DelaySecondsRequested *int64          `json:"delay_seconds_requested,omitempty"`
+	Status                Status          `json:"status"`
+	Attempts              int             `json:"attempts"`
+	LastError             string          `json:"last_error,omitempty"`
+	DropReason            DropReason      `json:"drop_reason,omitempty"`
+	Runs                  []Run           `json:"runs"`
+	ReplacedPrevious      *Followup       `json:"replaced_previous,omitempty"`
+	CreatedAt             time.Time       `json:"created_at"`
+	UpdatedAt             time.Time       `json:"updated_at"`
+	SettledAt             *time.Time      `json:"settled_at,omitempty"`
+
+	// Bookkeeping the API does not show.
+
+	// Version counts writes; conditional writes compare it.
+	Version int64 `json:"-"`
+	// NextAttemptAt is when the followup may next be claimed: run_at at
+	// first, then the end of each retry wait.
+	NextAttemptAt time.Time `json:"-"`
+	// LeaseUntil is when a dispatching claim expires: a worker that crashed
+	// mid-attempt holds the followup no longer than this.
+	LeaseUntil time.Time `json:"-"`
+}
+
+// Clone returns a deep copy of f, so callers may change it freely.
+func (f *Followup) Clone() *Followup {
+	if f == nil {
+		return nil
+	}
+	c := *f
+	c.Runs = append([]Run(nil), f.Runs...)
+	if f.Metadata != nil {
+		c.Metadata = append(json.RawMessage(nil), f.Metadata...)
+	}
+	if f.DelaySecondsRequested != nil {
+		d := *f.DelaySecondsRequested
+		c.DelaySecondsRequested = &d
+	}
+	if f.SettledAt != nil {
+		t := *f.SettledAt
+		c.SettledAt = &t
+	}
+	c.ReplacedPrevious = f.ReplacedPrevious.Clone()
+	return &c
+}
+
+// MarshalJSON writes the client view: times in UTC and runs never null.
+func (f *Followup) MarshalJSON() ([]byte, error) {
+	type view Followup
+	v := view(*f)
+	if v.Runs == nil {
+		v.Runs = []Run{}
+	}
+	v.RunAt = v.RunAt.UTC()
+	v.CreatedAt = v.CreatedAt.UTC()
+	v.UpdatedAt = v.UpdatedAt.UTC()
+	if v.SettledAt != nil {
+		t := v.SettledAt.UTC()
+		v.SettledAt = &t
+	}
+	return json.Marshal(v)
+}
+
+// Message is what the fire queue carries: just enough to find the record.
+// The prompt never travels through the queue.
+type Message struct {
+	FollowupID string `json:"followup_id"`
+	ThreadID   string `json:"thread_id"`
+}
+
+// MessageFor returns the queue message for f.
+func MessageFor(f *Followup) Message {
+	return Message{FollowupID: f.ID, ThreadID: f.ThreadID}
+}

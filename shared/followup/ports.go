@@ -1,0 +1,157 @@
+package followup
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps followups durably. Every state change goes through Apply, a
+// conditional write, so two workers (or a worker and a cancel) racing on one
+// followup have exactly one winner.
+type Store interface {
+	// Create writes a new followup atomically with its idempotency key and
+	// the replace-per-run rule (see Creation). It returns ErrExists when the
+	// id is taken, and an *Error with CodeIdempotencyConflict when the key
+	// was used with a different request. Nothing is written on error.
+	Create(ctx context.Context, c Creation) (Created, error)
+
+	// Replay returns the followup created earlier under key, or nil when the
+	// key is unknown or expired. It returns an *Error with
+	// CodeIdempotencyConflict when the key was used with another request.
+	Replay(ctx context.Context, key, requestHash string, now time.Time) (*Followup, error)
+
+	// Get returns the followup, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Followup, error)
+
+	// List returns up to q.Limit followups of one thread ordered by run_at
+	// then id, starting after q.After, and whether more follow.
+	List(ctx context.Context, q ListQuery) (page []*Followup, more bool, err error)
+
+	// Apply checks t against the stored followup and, when t.Check passes,
+	// writes t.Apply's result, all atomically. It returns the followup as
+	// written, ErrNotFound, or a *ConflictError carrying the current record.
+	Apply(ctx context.Context, id string, t Transition) (*Followup, error)
+
+	// KeepDeadLetter stores a message that could not be understood, so it is
+	// not lost; an operator can read it later.
+	KeepDeadLetter(ctx context.Context, d DeadLetterRecord) error
+}
+
+// Creation is everything Store.Create writes in one atomic step.
+type Creation struct {
+	// Followup is the new record; its ID must not exist yet.
+	Followup *Followup
+	// IdempotencyKey, when set, is remembered with RequestHash until
+	// KeyExpiresAt. A live key with the same hash makes Create return the
+	// original (Created.Replayed); with another hash, CodeIdempotencyConflict.
+	IdempotencyKey string
+	RequestHash    string
+	KeyExpiresAt   time.Time
+	// Replace, when the followup has an OriginatingRunID, is applied to the
+	// thread's current pending followup of that run, if any, and the new
+	// followup takes its place. ReplaceTransition returns it.
+	Replace *Transition
+}
+
+// Created is what Store.Create did.
+type Created struct {
+	Followup *Followup
+	// Replaced is the followup of the same thread and originating run that
+	// was pending (scheduled or dispatching) when this one was created, as it
+	// stands now: cancelled, or still dispatching.
+	Replaced *Followup
+	// Replayed is true when the idempotency key matched an earlier create:
+	// Followup is that original and nothing was written.
+	Replayed bool
+}
+
+// ListQuery selects a page of one thread's followups.
+type ListQuery struct {
+	ThreadID string
+	Status   Status    // empty for every status
+	After    *Position // nil for the first page
+	Limit    int
+}
+
+// Position is a place in a thread's listing order (run_at, then id).
+type Position struct {
+	RunAt time.Time
+	ID    string
+}
+
+// PositionOf returns the listing position of f.
+func PositionOf(f *Followup) Position { return Position{RunAt: f.RunAt, ID: f.ID} }
+
+// Less orders positions as listings do.
+func (p Position) Less(q Position) bool {
+	if !p.RunAt.Equal(q.RunAt) {
+		return p.RunAt.Before(q.RunAt)
+	}
+	return p.ID < q.ID
+}
+
+// DeadLetterRecord is a queue message nobody could understand, kept verbatim.
+type DeadLetterRecord struct {
+	ID         string
+	Body       string
+	Attributes map[string]string
+	Error      string
+	ReceivedAt time.Time
+}
+
+// Scheduler arranges for a followup's Message to reach the fire queue at
+// its run_at. Schedule is idempotent per followup id; Unschedule of a
+// followup with no schedule (already fired, or never made) is not an error.
+type Scheduler interface {
+	Schedule(ctx context.Context, f *Followup) error
+	Unschedule(ctx context.Context, id string) error
+}
+
+// Dispatcher makes one attempt to inject f into its thread. It never
+// returns an error: every way an attempt can end is an Attempt.
+type Dispatcher interface {
+	Dispatch(ctx context.Context, f *Followup, attempt int) Attempt
+}
+
+// Attempt is how one dispatch went.
+type Attempt struct {
+	Outcome Outcome
+	// DropReason is set when Outcome is OutcomeDrop.
+	DropReason DropReason
+	// HTTPStatus is the thread API's answer, 0 when there was none.
+	HTTPStatus int
+	// Error names what went wrong; empty on success.
+	Error string
+	// RetryAfter is the thread API's Retry-After, 0 when absent.
+	RetryAfter time.Duration
+}
+
+// Clock tells the time. Tests pass one they control.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns the current time.
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Observer hears about each thing that happens to a followup, for metrics.
+// Its methods must be quick and safe for concurrent use.
+type Observer interface {
+	// Scheduled: a followup was created.
+	Scheduled(f *Followup)
+	// Attempted: one dispatch attempt finished, taking latency.
+	Attempted(f *Followup, a Attempt, latency time.Duration)
+	// Settled: f reached a terminal status. For a delivery, lateness is the
+	// delivery time minus run_at.
+	Settled(f *Followup, lateness time.Duration)
+}
+
+// NopObserver observes nothing.
+type NopObserver struct{}
+
+func (NopObserver) Scheduled(*Followup)                         {}
+func (NopObserver) Attempted(*Followup, Attempt, time.Duration) {}
+func (NopObserver) Settled(*Followup, time.Duration)            {}
