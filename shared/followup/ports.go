@@ -155,3 +155,18 @@ type NopObserver struct{}
 func (NopObserver) Scheduled(*Followup)                         {}
 func (NopObserver) Attempted(*Followup, Attempt, time.Duration) {}
 func (NopObserver) Settled(*Followup, time.Duration)            {}
+
+// Verdict is what a queue consumer does with a message once handled.
+type Verdict struct {
+	// Retry keeps the message: it becomes visible again after After (its
+	// visibility timeout) and the queue counts the receive toward its
+	// redrive limit. Without Retry the message is deleted.
+	Retry bool
+	After time.Duration
+}
+
+// Ack deletes the message.
+var Ack = Verdict{}
+
+// RetryAfter keeps the message for another delivery after d.
+func RetryAfter(d time.Duration) Verdict { return Verdict{Retry: true, After: d} }
