@@ -1,0 +1,321 @@
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/followups/followups/shared/followup"
+)
+
+// Options configure the API handler.
+type Options struct {
+	// Service does the work.
+	Service *followup.Service
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every request the handler serves, unknown routes included.
+	Token string
+	// CursorKey seals list cursors; nil uses a fixed key, which makes
+	// cursors tamper-evident though not secret (they only hold a position).
+	CursorKey []byte
+	// Log receives one line per request; nil logs nothing.
+	Log *slog.Logger
+}
+
+// DefaultListLimit and MaxListLimit bound GET /threads/{thread_id}/followups.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 100
+)
+
+var defaultCursorKey = []byte("followups list cursor v1")
+
+// Handler serves the Followups API.
+type Handler struct {
+	svc       *followup.Service
+	token     string
+	cursorKey []byte
+	log       *slog.Logger
+	mux       *http.ServeMux
+}
+
+// New returns the API handler.
+func New(o Options) *Handler {
+	h := &Handler{svc: o.Service, token: o.Token, cursorKey: o.CursorKey, log: o.Log}
+	if h.cursorKey == nil {
+		h.cursorKey = defaultCursorKey
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.mux = http.NewServeMux()
+	h.mux.HandleFunc("POST /followups", h.create)
+	h.mux.HandleFunc("GET /followups/{id}", h.get)
+	h.mux.HandleFunc("DELETE /followups/{id}", h.cancel)
+	h.mux.HandleFunc("GET /threads/{thread_id}/followups", h.list)
+	h.mux.HandleFunc("DELETE /threads/{thread_id}/followups", h.cancelThread)
+	return h
+}
+
+// ServeHTTP checks authentication, then routes. Unknown routes and methods
+// answer with the same JSON errors as everything else.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusWriter{ResponseWriter: w}
+	route := h.serve(rec, r)
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("method", r.Method), slog.String("route", route), slog.Int("status", rec.status),
+		slog.Int64("duration_ms", time.Since(start).Milliseconds()), slog.String("request_id", RequestID(r)))
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (route string) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("panic serving request", "route", route, "panic", p, "request_id", RequestID(r))
+			writeError(w, followup.Errorf(followup.CodeInternal, "internal error"))
+		}
+	}()
+	if !h.authorized(r) {
+		writeError(w, followup.Errorf(followup.CodeUnauthorized, "missing or invalid bearer token"))
+		return "unauthorized"
+	}
+	handler, pattern := h.mux.Handler(r)
+	if pattern == "" {
+		// The mux would answer in plain text: a 405 for a known path with
+		// another method, else a 404 (or a redirect to a cleaned path,
+		// which an API should not do). Learn which, then answer in JSON.
+		probe := &statusWriter{ResponseWriter: discard{header: http.Header{}}}
+		handler.ServeHTTP(probe, r)
+		if probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.Header().Get("Allow"))
+			writeError(w, followup.Errorf(followup.CodeMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
+			return "method_not_allowed"
+		}
+		writeError(w, followup.Errorf(followup.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
+		return "not_found"
+	}
+	h.mux.ServeHTTP(w, r)
+	return pattern
+}
+
+func (h *Handler) authorized(r *http.Request) bool {
+	if h.token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.token)) == 1
+}
+
+// RequestID returns the request's id: the X-Request-Id it came with, or the
+// one the Lambda adapter set.
+func RequestID(r *http.Request) string {
+	return r.Header.Get("X-Request-Id")
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	body, err := readJSONBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	req, err := followup.ParseCreate(body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	created, err := h.svc.Create(r.Context(), req, key)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if created.Replayed {
+		writeJSON(w, http.StatusOK, created.Followup)
+		return
+	}
+	w.Header().Set("Location", "/followups/"+created.Followup.ID)
+	writeJSON(w, http.StatusCreated, created.Followup)
+}
+
+// readJSONBody enforces Content-Type, then size.
+func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return nil, followup.Errorf(followup.CodeUnsupportedMediaType, "Content-Type must be application/json")
+	}
+	tooLarge := followup.Errorf(followup.CodePayloadTooLarge, "request body is larger than %d bytes", followup.MaxBodyBytes)
+	if r.ContentLength > followup.MaxBodyBytes {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, followup.MaxBodyBytes))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return nil, tooLarge
+	case err != nil:
+		return nil, followup.Errorf(followup.CodeInvalidJSON, "could not read the request body")
+	}
+	return body, nil
+}
+
+func idempotencyKey(r *http.Request) (string, error) {
+	values, ok := r.Header["Idempotency-Key"]
+	if !ok {
+		return "", nil
+	}
+	if len(values) != 1 {
+		return "", followup.FieldErrorf(followup.CodeInvalidArgument, "Idempotency-Key", "give one Idempotency-Key header, not %d", len(values))
+	}
+	if err := followup.ValidateIdempotencyKey(values[0]); err != nil {
+		return "", err
+	}
+	return values[0], nil
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	f, err := h.svc.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, notFoundID(err, r.PathValue("id")))
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
+	f, err := h.svc.Cancel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, notFoundID(err, r.PathValue("id")))
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func notFoundID(err error, id string) error {
+	if followup.ErrorCode(err) == followup.CodeNotFound {
+		return followup.Errorf(followup.CodeNotFound, "followup %q not found", id)
+	}
+	return err
+}
+
+type listResponse struct {
+	Followups  []*followup.Followup `json:"followups"`
+	NextCursor string               `json:"next_cursor,omitempty"`
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	q, err := h.listQuery(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	page, more, err := h.svc.List(r.Context(), q)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp := listResponse{Followups: page}
+	if resp.Followups == nil {
+		resp.Followups = []*followup.Followup{}
+	}
+	if more && len(page) > 0 {
+		resp.NextCursor = encodeCursor(h.cursorKey, q, followup.PositionOf(page[len(page)-1]))
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *Handler) listQuery(r *http.Request) (followup.ListQuery, error) {
+	q := followup.ListQuery{ThreadID: r.PathValue("thread_id"), Limit: DefaultListLimit}
+	if err := followup.ValidateThreadID(q.ThreadID); err != nil {
+		return q, err
+	}
+	params := r.URL.Query()
+	if vs, ok := params["status"]; ok {
+		q.Status = followup.Status(vs[0])
+		if len(vs) != 1 || !q.Status.Valid() {
+			return q, followup.FieldErrorf(followup.CodeInvalidArgument, "status",
+				"status must be one of scheduled, dispatching, delivered, failed_dropped, cancelled; got %q", vs[0])
+		}
+	}
+	if vs, ok := params["limit"]; ok {
+		n, err := strconv.Atoi(vs[0])
+		if len(vs) != 1 || err != nil || n < 1 || n > MaxListLimit {
+			return q, followup.FieldErrorf(followup.CodeInvalidArgument, "limit", "limit must be an integer in 1..%d, got %q", MaxListLimit, vs[0])
+		}
+		q.Limit = n
+	}
+	if vs, ok := params["cursor"]; ok {
+		if len(vs) != 1 {
+			return q, followup.FieldErrorf(followup.CodeInvalidArgument, "cursor", "give one cursor")
+		}
+		pos, err := decodeCursor(h.cursorKey, q, vs[0])
+		if err != nil {
+			return q, err
+		}
+		q.After = &pos
+	}
+	return q, nil
+}
+
+type cancelThreadResponse struct {
+	Cancelled int      `json:"cancelled"`
+	IDs       []string `json:"ids"`
+}
+
+func (h *Handler) cancelThread(w http.ResponseWriter, r *http.Request) {
+	threadID := r.PathValue("thread_id")
+	if err := followup.ValidateThreadID(threadID); err != nil {
+		writeError(w, err)
+		return
+	}
+	cancelled, err := h.svc.CancelThread(r.Context(), threadID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp := cancelThreadResponse{Cancelled: len(cancelled), IDs: make([]string, 0, len(cancelled))}
+	for _, f := range cancelled {
+		resp.IDs = append(resp.IDs, f.ID)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// statusWriter remembers the status written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// discard is a ResponseWriter that keeps headers and drops the body.
+type discard struct{ header http.Header }
+
+func (d discard) Header() http.Header         { return d.header }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}
+
+var _ http.Handler = (*Handler)(nil)
+var _ = json.Marshal

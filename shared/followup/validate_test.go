@@ -1,0 +1,238 @@
+package followup_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/followups/followups/shared/followup"
+)
+
+func TestParseCreate(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("a", n) }
+	tests := []struct {
+		name  string
+		body  string
+		code  followup.Code // empty: valid
+		field string
+	}{
+		{"minimal delay", `{"thread_id":"t","prompt":"p","delay_seconds":60}`, "", ""},
+		{"run_at with offset", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00.5+01:00"}`, "", ""},
+		{"run_at local with zone", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00","timezone":"Europe/Paris"}`, "", ""},
+		{"every optional field", `{"thread_id":"t/1 é","prompt":"p","delay_seconds":60,"reason":"r","originating_run_id":"run","metadata":{"a":[1,2]}}`, "", ""},
+		{"nulls are absent", `{"thread_id":"t","prompt":"p","delay_seconds":60,"reason":null,"metadata":null,"run_at":null,"timezone":null}`, "", ""},
+		{"empty optional strings are absent", `{"thread_id":"t","prompt":"p","delay_seconds":60,"reason":"","originating_run_id":"","timezone":""}`, "", ""},
+		{"surrogate pair is fine", `{"thread_id":"a\ud83d\ude00b","prompt":"p","delay_seconds":60}`, "", ""},
+		{"escaped backslash before u is text", `{"thread_id":"a\\ud800b","prompt":"p","delay_seconds":60}`, "", ""},
+		{"thread_id at limit", `{"thread_id":"` + long(256) + `","prompt":"p","delay_seconds":60}`, "", ""},
+
+		{"syntax error", `{"thread_id":`, followup.CodeInvalidJSON, ""},
+		{"empty body", ``, followup.CodeInvalidJSON, ""},
+		{"array", `[{"thread_id":"t"}]`, followup.CodeInvalidJSON, ""},
+		{"scalar", `42`, followup.CodeInvalidJSON, ""},
+		{"string", `"x"`, followup.CodeInvalidJSON, ""},
+		{"null body", `null`, followup.CodeInvalidJSON, ""},
+		{"trailing data", `{"thread_id":"t","prompt":"p","delay_seconds":60} {}`, followup.CodeInvalidJSON, ""},
+		{"trailing garbage", `{"thread_id":"t","prompt":"p","delay_seconds":60}x`, followup.CodeInvalidJSON, ""},
+
+		{"unknown field", `{"thread_id":"t","prompt":"p","delay_seconds":60,"colour":"red"}`, followup.CodeInvalidArgument, "colour"},
+		{"duplicate field", `{"thread_id":"t","thread_id":"u","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id missing", `{"prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id null", `{"thread_id":null,"prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id empty", `{"thread_id":"","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id number", `{"thread_id":7,"prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id too long", `{"thread_id":"` + long(257) + `","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id multibyte too long", `{"thread_id":"` + strings.Repeat("é", 129) + `","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id control C0", `{"thread_id":"a\nb","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id DEL", `{"thread_id":"a` + "\x7f" + `b","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id C1", `{"thread_id":"a\u0085b","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id dot", `{"thread_id":".","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id dot dot", `{"thread_id":"..","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id invalid UTF-8", "{\"thread_id\":\"a\xffb\",\"prompt\":\"p\",\"delay_seconds\":60}", followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id lone surrogate", `{"thread_id":"a\ud800b","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"prompt lone low surrogate", `{"thread_id":"t","prompt":"\udc00","delay_seconds":60}`, followup.CodeInvalidArgument, "prompt"},
+		{"prompt missing", `{"thread_id":"t","delay_seconds":60}`, followup.CodeInvalidArgument, "prompt"},
+		{"prompt blank", `{"thread_id":"t","prompt":" \n\t ","delay_seconds":60}`, followup.CodeInvalidArgument, "prompt"},
+		{"prompt not string", `{"thread_id":"t","prompt":["p"],"delay_seconds":60}`, followup.CodeInvalidArgument, "prompt"},
+		{"prompt too long", `{"thread_id":"t","prompt":"` + long(32<<10+1) + `","delay_seconds":60}`, followup.CodeInvalidArgument, "prompt"},
+		{"prompt invalid UTF-8", "{\"thread_id\":\"t\",\"prompt\":\"\xc3\x28\",\"delay_seconds\":60}", followup.CodeInvalidArgument, "prompt"},
+		{"neither delay nor run_at", `{"thread_id":"t","prompt":"p"}`, followup.CodeInvalidArgument, "delay_seconds"},
+		{"both delay and run_at", `{"thread_id":"t","prompt":"p","delay_seconds":60,"run_at":"2026-11-27T16:00:00Z"}`, followup.CodeInvalidArgument, "delay_seconds"},
+		{"delay as string", `{"thread_id":"t","prompt":"p","delay_seconds":"60"}`, followup.CodeInvalidArgument, "delay_seconds"},
+		{"delay fractional", `{"thread_id":"t","prompt":"p","delay_seconds":60.5}`, followup.CodeInvalidArgument, "delay_seconds"},
+		{"delay 60.0", `{"thread_id":"t","prompt":"p","delay_seconds":60.0}`, followup.CodeInvalidArgument, "delay_seconds"},
+		{"delay exponent", `{"thread_id":"t","prompt":"p","delay_seconds":6e1}`, followup.CodeInvalidArgument, "delay_seconds"},
+		{"delay bool", `{"thread_id":"t","prompt":"p","delay_seconds":true}`, followup.CodeInvalidArgument, "delay_seconds"},
+		{"delay huge integer", `{"thread_id":"t","prompt":"p","delay_seconds":100000000000000000000000}`, followup.CodeOutOfRange, "delay_seconds"},
+		{"timezone with delay", `{"thread_id":"t","prompt":"p","delay_seconds":60,"timezone":"UTC"}`, followup.CodeInvalidArgument, "timezone"},
+		{"timezone with offset run_at", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00Z","timezone":"UTC"}`, followup.CodeInvalidArgument, "timezone"},
+		{"local run_at without zone", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00"}`, followup.CodeInvalidArgument, "timezone"},
+		{"unknown zone", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00","timezone":"Mars/Olympus"}`, followup.CodeInvalidArgument, "timezone"},
+		{"Local zone refused", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00","timezone":"Local"}`, followup.CodeInvalidArgument, "timezone"},
+		{"run_at garbage", `{"thread_id":"t","prompt":"p","run_at":"tomorrow"}`, followup.CodeInvalidArgument, "run_at"},
+		{"run_at number", `{"thread_id":"t","prompt":"p","run_at":1764259200}`, followup.CodeInvalidArgument, "run_at"},
+		{"run_at in DST gap", `{"thread_id":"t","prompt":"p","run_at":"2026-03-29T02:30:00","timezone":"Europe/Paris"}`, followup.CodeInvalidArgument, "run_at"},
+		{"reason too long", `{"thread_id":"t","prompt":"p","delay_seconds":60,"reason":"` + long(1025) + `"}`, followup.CodeInvalidArgument, "reason"},
+		{"reason not string", `{"thread_id":"t","prompt":"p","delay_seconds":60,"reason":{}}`, followup.CodeInvalidArgument, "reason"},
+		{"originating_run_id too long", `{"thread_id":"t","prompt":"p","delay_seconds":60,"originating_run_id":"` + long(257) + `"}`, followup.CodeInvalidArgument, "originating_run_id"},
+		{"metadata array", `{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":[1]}`, followup.CodeInvalidArgument, "metadata"},
+		{"metadata string", `{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":"x"}`, followup.CodeInvalidArgument, "metadata"},
+		{"metadata too large", `{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":{"k":"` + long(4<<10) + `"}}`, followup.CodeInvalidArgument, "metadata"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := followup.ParseCreate([]byte(tt.body))
+			if tt.code == "" {
+				if err != nil {
+					t.Fatalf("ParseCreate: %v", err)
+				}
+				return
+			}
+			var e *followup.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v, want *followup.Error %s", err, tt.code)
+			}
+			if e.Code != tt.code || e.Field != tt.field {
+				t.Fatalf("got %s field %q (%s), want %s field %q", e.Code, e.Field, e.Message, tt.code, tt.field)
+			}
+			if e.Message == "" {
+				t.Fatal("empty message")
+			}
+		})
+	}
+}
+
+func TestMetadataMeasuredCompact(t *testing.T) {
+	// 4 KiB of content spread out by white space is still within the limit.
+	val := strings.Repeat("a", 4<<10-10)
+	body := `{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":{  "k" :   "` + val + `"  }}`
+	r, err := followup.ParseCreate([]byte(body))
+	if err != nil {
+		t.Fatalf("ParseCreate: %v", err)
+	}
+	if want := `{"k":"` + val + `"}`; string(r.Metadata) != want {
+		t.Fatalf("metadata not compacted: %d bytes", len(r.Metadata))
+	}
+}
+
+func TestHashIgnoresOrderAndSpace(t *testing.T) {
+	a, err := followup.ParseCreate([]byte(`{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":{"a":1,"b":2}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := followup.ParseCreate([]byte(`{ "metadata" : {"b":2, "a":1}, "delay_seconds":60, "prompt":"p", "thread_id":"t" }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := followup.ParseCreate([]byte(`{"thread_id":"t","prompt":"p","delay_seconds":61,"metadata":{"a":1,"b":2}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Hash != b.Hash {
+		t.Error("same JSON, different hash")
+	}
+	if a.Hash == c.Hash {
+		t.Error("different JSON, same hash")
+	}
+}
+
+func TestWhen(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	lim := followup.DefaultLimits
+	tests := []struct {
+		name  string
+		body  string
+		want  time.Time
+		code  followup.Code
+		field string
+	}{
+		{"delay min", `{"thread_id":"t","prompt":"p","delay_seconds":60}`, now.Add(time.Minute), "", ""},
+		{"delay max", `{"thread_id":"t","prompt":"p","delay_seconds":86400}`, now.Add(24 * time.Hour), "", ""},
+		{"delay below", `{"thread_id":"t","prompt":"p","delay_seconds":5}`, time.Time{}, followup.CodeOutOfRange, "delay_seconds"},
+		{"delay negative", `{"thread_id":"t","prompt":"p","delay_seconds":-60}`, time.Time{}, followup.CodeOutOfRange, "delay_seconds"},
+		{"delay above", `{"thread_id":"t","prompt":"p","delay_seconds":86401}`, time.Time{}, followup.CodeOutOfRange, "delay_seconds"},
+		{"run_at in range", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T13:00:00Z"}`, now.Add(time.Hour), "", ""},
+		{"run_at in past", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T11:00:00Z"}`, time.Time{}, followup.CodeOutOfRange, "run_at"},
+		{"run_at too far", `{"thread_id":"t","prompt":"p","run_at":"2026-11-29T12:00:00Z"}`, time.Time{}, followup.CodeOutOfRange, "run_at"},
+		{"local time", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T14:00:00","timezone":"Europe/Paris"}`, now.Add(time.Hour), "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := followup.ParseCreate([]byte(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.When(now, lim)
+			if tt.code != "" {
+				var e *followup.Error
+				if !errors.As(err, &e) || e.Code != tt.code || e.Field != tt.field {
+					t.Fatalf("err = %v, want %s on %s", err, tt.code, tt.field)
+				}
+				return
+			}
+			if err != nil || !got.Equal(tt.want) {
+				t.Fatalf("When = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOutOfRangeMessage(t *testing.T) {
+	r, err := followup.ParseCreate([]byte(`{"thread_id":"t","prompt":"p","delay_seconds":5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.When(time.Now(), followup.DefaultLimits)
+	if want := "delay_seconds out of range: must be in 60..86400, got 5"; err == nil || err.Error() != want {
+		t.Fatalf("message %q, want %q", err, want)
+	}
+}
+
+func TestParseRunAtDST(t *testing.T) {
+	tests := []struct {
+		name, wall, zone string
+		want             string // RFC 3339 UTC, empty for a gap
+	}{
+		{"winter", "2026-01-15T09:00:00", "Europe/Paris", "2026-01-15T08:00:00Z"},
+		{"summer", "2026-07-15T09:00:00", "Europe/Paris", "2026-07-15T07:00:00Z"},
+		{"gap", "2026-03-29T02:30:00", "Europe/Paris", ""},
+		{"overlap takes earlier", "2026-10-25T02:30:00", "Europe/Paris", "2026-10-25T00:30:00Z"},
+		{"new york overlap", "2026-11-01T01:30:00", "America/New_York", "2026-11-01T05:30:00Z"},
+		{"new york gap", "2026-03-08T02:30:00", "America/New_York", ""},
+		{"UTC", "2026-03-08T02:30:00.25", "UTC", "2026-03-08T02:30:00.25Z"},
+		{"half-hour zone", "2026-06-01T12:00:00", "Asia/Kolkata", "2026-06-01T06:30:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := followup.ParseRunAt(tt.wall, tt.zone)
+			if tt.want == "" {
+				if followup.ErrorCode(err) != followup.CodeInvalidArgument {
+					t.Fatalf("got %v, %v; want invalid_argument", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := got.Format(time.RFC3339Nano); s != tt.want {
+				t.Fatalf("got %s, want %s", s, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateIdempotencyKey(t *testing.T) {
+	for _, k := range []string{"a", "A-z_0.9:x", strings.Repeat("k", 128)} {
+		if err := followup.ValidateIdempotencyKey(k); err != nil {
+			t.Errorf("%q: %v", k, err)
+		}
+	}
+	for _, k := range []string{"", strings.Repeat("k", 129), "a b", "a/b", "é", "a\n"} {
+		err := followup.ValidateIdempotencyKey(k)
+		var e *followup.Error
+		if !errors.As(err, &e) || e.Code != followup.CodeInvalidArgument || e.Field != "Idempotency-Key" {
+			t.Errorf("%q: got %v, want invalid_argument on Idempotency-Key", k, err)
+		}
+	}
+}
