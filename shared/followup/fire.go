@@ -107,7 +107,7 @@ func (s *Service) attempt(ctx context.Context, f *Followup, m Message) Verdict {
 		return s.lostClaim(ctx, f, err)
 	}
 	s.log.InfoContext(ctx, "attempt failed; will retry", "followup_id", f.ID, "thread_id", f.ThreadID,
-		"attempt", n, "outcome", a.Outcome, "http_status", a.HTTPStatus, "error", a.Error, "retry_in", wait)
+		"attempt", n, "outcome", a.Outcome, "http_status", a.HTTPStatus, "error", loggable(run), "retry_in", wait)
 	return RetryAfter(wait)
 }
 
@@ -200,6 +200,16 @@ func (s *Service) recordMissing(ctx context.Context, m Message, reason DropReaso
 	}
 	s.settled(ctx, f, "followup dropped: "+why)
 	return Ack
+}
+
+// loggable is the error of a run as it may be logged. An error that quotes
+// the thread API's answer (any run with an HTTP status) may carry its body,
+// which is never logged; the status says enough.
+func loggable(r Run) string {
+	if r.HTTPStatus != 0 {
+		return ""
+	}
+	return r.Error
 }
 
 func lastError(f *Followup) string {

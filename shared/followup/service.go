@@ -281,7 +281,11 @@ func (s *Service) settled(ctx context.Context, f *Followup, msg string, attrs ..
 	s.obs.Settled(f, lateness)
 	attrs = append([]any{"followup_id", f.ID, "thread_id", f.ThreadID, "status", f.Status, "attempts", f.Attempts}, attrs...)
 	if f.Status == StatusFailedDropped {
-		attrs = append(attrs, "drop_reason", f.DropReason, "error", f.LastError)
+		errText := f.LastError
+		if n := len(f.Runs); n > 0 && f.Runs[n-1].HTTPStatus != 0 {
+			errText = loggable(f.Runs[n-1])
+		}
+		attrs = append(attrs, "drop_reason", f.DropReason, "error", errText)
 		s.log.WarnContext(ctx, msg, attrs...)
 		return
 	}
