@@ -2,12 +2,12 @@ package api
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -239,7 +239,10 @@ func (h *Handler) listQuery(r *http.Request) (followup.ListQuery, error) {
 	if err := followup.ValidateThreadID(q.ThreadID); err != nil {
 		return q, err
 	}
-	params := r.URL.Query()
+	params, err := queryParams(r.URL.RawQuery)
+	if err != nil {
+		return q, err
+	}
 	if vs, ok := params["status"]; ok {
 		q.Status = followup.Status(vs[0])
 		if len(vs) != 1 || !q.Status.Valid() {
@@ -265,6 +268,26 @@ func (h *Handler) listQuery(r *http.Request) (followup.ListQuery, error) {
 		q.After = &pos
 	}
 	return q, nil
+}
+
+// queryParams parses a query string, naming the parameter that is not
+// well escaped instead of silently dropping it as url.Values does.
+func queryParams(raw string) (url.Values, error) {
+	params, err := url.ParseQuery(raw)
+	if err == nil {
+		return params, nil
+	}
+	for pair := range strings.SplitSeq(raw, "&") {
+		key, value, _ := strings.Cut(pair, "=")
+		if _, kerr := url.QueryUnescape(key); kerr != nil {
+			return nil, followup.Errorf(followup.CodeInvalidArgument, "query string is not well escaped")
+		}
+		if _, verr := url.QueryUnescape(value); verr != nil {
+			name, _ := url.QueryUnescape(key)
+			return nil, followup.FieldErrorf(followup.CodeInvalidArgument, name, "query parameter %s is not well escaped", name)
+		}
+	}
+	return nil, followup.Errorf(followup.CodeInvalidArgument, "query string is not well formed: %v", err)
 }
 
 type cancelThreadResponse struct {
@@ -318,4 +341,3 @@ func (d discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d discard) WriteHeader(int)             {}
 
 var _ http.Handler = (*Handler)(nil)
-var _ = json.Marshal

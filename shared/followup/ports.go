@@ -42,14 +42,16 @@ type Creation struct {
 	// Followup is the new record; its ID must not exist yet.
 	Followup *Followup
 	// IdempotencyKey, when set, is remembered with RequestHash until
-	// KeyExpiresAt. A live key with the same hash makes Create return the
-	// original (Created.Replayed); with another hash, CodeIdempotencyConflict.
+	// KeyExpiresAt. A key still live at Followup.CreatedAt with the same hash
+	// makes Create return the original (Created.Replayed); with another hash,
+	// CodeIdempotencyConflict.
 	IdempotencyKey string
 	RequestHash    string
 	KeyExpiresAt   time.Time
 	// Replace, when the followup has an OriginatingRunID, is applied to the
-	// thread's current pending followup of that run, if any, and the new
-	// followup takes its place. ReplaceTransition returns it.
+	// thread's current pending followup of that run, if any (the service
+	// passes Cancel), and the new followup takes the run's slot. With Replace
+	// nil the slot still moves and nothing is changed.
 	Replace *Transition
 }
 

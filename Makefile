@@ -1,0 +1,33 @@
+# The two commands a newcomer needs:
+#   make demo   runs followupd with its demo (embedded default, no AWS)
+#   make test   runs every test: unit, integration against moto, end to end
+.PHONY: demo test unit build load bench lint-template sam-build clean
+
+GO ?= go
+
+demo:
+	$(GO) run ./cmd/followupd --demo
+
+test:
+	bash scripts/test.sh
+
+# Quick loop while coding: unit tests only; tests needing moto or the
+# Lambda emulator say how to run them and skip.
+unit:
+	$(GO) test -race ./...
+
+build:
+	$(GO) build -o bin/followupd ./cmd/followupd
+	$(GO) build -o bin/followups-load ./cmd/followups-load
+
+load: build
+	bash scripts/load.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/...
+
+lint-template:
+	bash scripts/lint-template.sh
+
+clean:
+	rm -rf bin .aws-sam

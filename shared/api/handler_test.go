@@ -1,0 +1,252 @@
+package api_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/followups/followups/shared/api"
+	"github.com/followups/followups/shared/followup"
+	"github.com/followups/followups/shared/inmem"
+)
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+func newServer(t *testing.T, token string) *httptest.Server {
+	t.Helper()
+	svc := followup.New(followup.Config{
+		Store: inmem.NewStore(), Scheduler: inmem.NewScheduler(),
+		Clock: fixedClock{time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)},
+	})
+	srv := httptest.NewServer(api.New(api.Options{Service: svc, Token: token}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func do(t *testing.T, srv *httptest.Server, method, path, body string, headers ...string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "<none>" {
+			req.Header.Del(headers[i])
+			continue
+		}
+		req.Header[http.CanonicalHeaderKey(headers[i])] = []string{headers[i+1]}
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := response{status: res.StatusCode, header: res.Header}
+	if err := json.Unmarshal(raw, &r.body); err != nil {
+		t.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)
+	}
+	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	return r
+}
+
+func (r response) errorCode() (code, field string) {
+	e, _ := r.body["error"].(map[string]any)
+	code, _ = e["code"].(string)
+	field, _ = e["field"].(string)
+	return code, field
+}
+
+const valid = `{"thread_id":"t-1","prompt":"check the build","delay_seconds":3600}`
+
+func TestErrors(t *testing.T) {
+	srv := newServer(t, "")
+	tests := []struct {
+		name, method, path, body string
+		headers                  []string
+		status                   int
+		code, field              string
+	}{
+		{"unknown route", "GET", "/nope", "", nil, 404, "not_found", ""},
+		{"trailing slash", "GET", "/followups/", "", nil, 404, "not_found", ""},
+		{"method not allowed", "PUT", "/followups", valid, nil, 405, "method_not_allowed", ""},
+		{"method not allowed on id", "POST", "/followups/fu_x", valid, nil, 405, "method_not_allowed", ""},
+		{"no content type", "POST", "/followups", valid, []string{"Content-Type", "<none>"}, 415, "unsupported_media_type", ""},
+		{"text content type", "POST", "/followups", valid, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type", ""},
+		{"charset allowed", "POST", "/followups", valid, []string{"Content-Type", "application/json; charset=utf-8"}, 201, "", ""},
+		{"too large", "POST", "/followups", `{"thread_id":"` + strings.Repeat("a", 70000) + `"}`, nil, 413, "payload_too_large", ""},
+		{"415 before 413", "POST", "/followups", strings.Repeat("a", 70000), []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type", ""},
+		{"invalid json", "POST", "/followups", `{`, nil, 400, "invalid_json", ""},
+		{"wrong type", "POST", "/followups", `{"thread_id":"t","prompt":"p","delay_seconds":"60"}`, nil, 400, "invalid_argument", "delay_seconds"},
+		{"out of range", "POST", "/followups", `{"thread_id":"t","prompt":"p","delay_seconds":5}`, nil, 400, "out_of_range", "delay_seconds"},
+		{"empty idempotency key", "POST", "/followups", valid, []string{"Idempotency-Key", ""}, 400, "invalid_argument", "Idempotency-Key"},
+		{"bad idempotency key", "POST", "/followups", valid, []string{"Idempotency-Key", "a b"}, 400, "invalid_argument", "Idempotency-Key"},
+		{"get unknown", "GET", "/followups/fu_nope", "", nil, 404, "not_found", ""},
+		{"cancel unknown", "DELETE", "/followups/fu_nope", "", nil, 404, "not_found", ""},
+		{"list bad status", "GET", "/threads/t-1/followups?status=done", "", nil, 400, "invalid_argument", "status"},
+		{"list empty status", "GET", "/threads/t-1/followups?status=", "", nil, 400, "invalid_argument", "status"},
+		{"list limit zero", "GET", "/threads/t-1/followups?limit=0", "", nil, 400, "invalid_argument", "limit"},
+		{"list limit 101", "GET", "/threads/t-1/followups?limit=101", "", nil, 400, "invalid_argument", "limit"},
+		{"list limit text", "GET", "/threads/t-1/followups?limit=ten", "", nil, 400, "invalid_argument", "limit"},
+		{"list garbled cursor", "GET", "/threads/t-1/followups?cursor=%%%", "", nil, 400, "invalid_argument", "cursor"},
+		{"list forged cursor", "GET", "/threads/t-1/followups?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "", nil, 400, "invalid_argument", "cursor"},
+		{"list control char thread", "GET", "/threads/a%0Ab/followups", "", nil, 400, "invalid_argument", "thread_id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, srv, tt.method, tt.path, tt.body, tt.headers...)
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d: %v", r.status, tt.status, r.body)
+			}
+			if tt.code == "" {
+				return
+			}
+			code, field := r.errorCode()
+			if code != tt.code || field != tt.field {
+				t.Fatalf("error %s field %q, want %s field %q: %v", code, field, tt.code, tt.field, r.body)
+			}
+			if tt.status == 405 && r.header.Get("Allow") == "" {
+				t.Fatal("405 without Allow")
+			}
+		})
+	}
+}
+
+func TestAuth(t *testing.T) {
+	srv := newServer(t, "s3cret")
+	for _, tt := range []struct{ method, path, body string }{
+		{"POST", "/followups", valid}, {"GET", "/followups/fu_x", ""}, {"DELETE", "/followups/fu_x", ""},
+		{"GET", "/threads/t/followups", ""}, {"DELETE", "/threads/t/followups", ""}, {"GET", "/unknown", ""}, {"PATCH", "/followups", ""},
+	} {
+		for _, auth := range []string{"<none>", "Bearer wrong", "s3cret", "Basic s3cret"} {
+			r := do(t, srv, tt.method, tt.path, tt.body, "Authorization", auth)
+			if code, _ := r.errorCode(); r.status != 401 || code != "unauthorized" {
+				t.Errorf("%s %s with %q: %d %s", tt.method, tt.path, auth, r.status, code)
+			}
+		}
+		r := do(t, srv, tt.method, tt.path, tt.body, "Authorization", "Bearer s3cret")
+		if r.status == 401 {
+			t.Errorf("%s %s with the token: 401", tt.method, tt.path)
+		}
+	}
+}
+
+func TestCreateGetCancel(t *testing.T) {
+	srv := newServer(t, "")
+	r := do(t, srv, "POST", "/followups", valid, "Idempotency-Key", "k-1")
+	if r.status != 201 {
+		t.Fatalf("create: %d %v", r.status, r.body)
+	}
+	id := r.body["id"].(string)
+	if loc := r.header.Get("Location"); loc != "/followups/"+id {
+		t.Fatalf("Location %q", loc)
+	}
+	for _, k := range []string{"id", "thread_id", "prompt", "run_at", "delay_seconds_requested", "status", "attempts", "runs", "created_at", "updated_at"} {
+		if _, ok := r.body[k]; !ok {
+			t.Errorf("create response lacks %s", k)
+		}
+	}
+	if r.body["run_at"] != "2026-11-27T13:00:00Z" || r.body["status"] != "scheduled" {
+		t.Fatalf("create response %v", r.body)
+	}
+	if runs, ok := r.body["runs"].([]any); !ok || len(runs) != 0 {
+		t.Fatalf("runs %v, want []", r.body["runs"])
+	}
+	replay := do(t, srv, "POST", "/followups", `{"delay_seconds":3600,"prompt":"check the build","thread_id":"t-1"}`, "Idempotency-Key", "k-1")
+	if replay.status != 200 || replay.body["id"] != id {
+		t.Fatalf("replay %d %v", replay.status, replay.body)
+	}
+	conflict := do(t, srv, "POST", "/followups", `{"thread_id":"t-1","prompt":"x","delay_seconds":3600}`, "Idempotency-Key", "k-1")
+	if code, _ := conflict.errorCode(); conflict.status != 409 || code != "idempotency_conflict" {
+		t.Fatalf("conflict %d %v", conflict.status, conflict.body)
+	}
+	if g := do(t, srv, "GET", "/followups/"+id, ""); g.status != 200 || g.body["id"] != id {
+		t.Fatalf("get %d %v", g.status, g.body)
+	}
+	if c := do(t, srv, "DELETE", "/followups/"+id, ""); c.status != 200 || c.body["status"] != "cancelled" || c.body["settled_at"] == nil {
+		t.Fatalf("cancel %d %v", c.status, c.body)
+	}
+	c := do(t, srv, "DELETE", "/followups/"+id, "")
+	if code, _ := c.errorCode(); c.status != 409 || code != "conflict" || !strings.Contains(c.body["error"].(map[string]any)["message"].(string), "cancelled") {
+		t.Fatalf("second cancel %d %v", c.status, c.body)
+	}
+}
+
+func TestListPaginationAndThreadEscaping(t *testing.T) {
+	srv := newServer(t, "")
+	thread := "team/a b?c#é"
+	esc := url.PathEscape(thread)
+	var ids []string
+	for i := range 7 {
+		r := do(t, srv, "POST", "/followups", fmt.Sprintf(`{"thread_id":%q,"prompt":"p","delay_seconds":%d}`, thread, 3600-i*60))
+		if r.status != 201 {
+			t.Fatalf("create: %v", r.body)
+		}
+		ids = append([]string{r.body["id"].(string)}, ids...) // earlier run_at first
+	}
+	do(t, srv, "POST", "/followups", `{"thread_id":"team","prompt":"p","delay_seconds":600}`)
+	var got []string
+	cursor := ""
+	pages := 0
+	for {
+		path := "/threads/" + esc + "/followups?limit=3"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		r := do(t, srv, "GET", path, "")
+		if r.status != 200 {
+			t.Fatalf("list: %d %v", r.status, r.body)
+		}
+		pages++
+		for _, f := range r.body["followups"].([]any) {
+			got = append(got, f.(map[string]any)["id"].(string))
+		}
+		next, ok := r.body["next_cursor"].(string)
+		if !ok {
+			break
+		}
+		cursor = next
+		// A cursor is bound to its listing.
+		other := do(t, srv, "GET", "/threads/team/followups?cursor="+url.QueryEscape(next), "")
+		if code, field := other.errorCode(); code != "invalid_argument" || field != "cursor" {
+			t.Fatalf("borrowed cursor: %v", other.body)
+		}
+		filtered := do(t, srv, "GET", "/threads/"+esc+"/followups?status=scheduled&cursor="+url.QueryEscape(next), "")
+		if code, field := filtered.errorCode(); code != "invalid_argument" || field != "cursor" {
+			t.Fatalf("cursor with another filter: %v", filtered.body)
+		}
+	}
+	if pages != 3 || strings.Join(got, ",") != strings.Join(ids, ",") {
+		t.Fatalf("%d pages, ids %v, want %v", pages, got, ids)
+	}
+	r := do(t, srv, "DELETE", "/threads/"+esc+"/followups", "")
+	if r.status != 200 || r.body["cancelled"] != float64(7) || len(r.body["ids"].([]any)) != 7 {
+		t.Fatalf("cancel thread: %v", r.body)
+	}
+	r = do(t, srv, "GET", "/threads/"+esc+"/followups?status=cancelled&limit=100", "")
+	if n := len(r.body["followups"].([]any)); n != 7 {
+		t.Fatalf("cancelled listing has %d", n)
+	}
+	if r = do(t, srv, "GET", "/threads/team/followups?status=scheduled", ""); len(r.body["followups"].([]any)) != 1 {
+		t.Fatalf("other thread touched: %v", r.body)
+	}
+}
