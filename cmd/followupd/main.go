@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/followups/followups/shared/api"
+	"github.com/followups/followups/shared/config"
 	"github.com/followups/followups/shared/dispatch"
 	"github.com/followups/followups/shared/embedded"
 	"github.com/followups/followups/shared/followup"
@@ -65,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer) error {
+func serve(ctx context.Context, cfg *options, log *slog.Logger, stdout io.Writer) error {
 	var demo *demoThreads
 	if cfg.Demo {
 		var err error
@@ -75,7 +76,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		defer demo.Close()
 		cfg.ThreadAPIURL = demo.URL
 		cfg.SigningSecret = demo.Secret
-		if cfg.DataDir == defaultDataDir && !cfg.dataDirGiven {
+		if !cfg.Given[config.DataDir.Env] {
 			dir, err := os.MkdirTemp("", "followups-demo-")
 			if err != nil {
 				return fmt.Errorf("demo data directory: %w", err)
@@ -119,7 +120,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	timer := embedded.NewTimer(queue)
 	svc = followup.New(followup.Config{
 		Store: store, Scheduler: timer, Dispatcher: disp, Observer: obs, Log: log,
-		Limits: cfg.Limits, Retry: cfg.Retry, Lease: cfg.DispatchTimeout + 30*time.Second, Retention: cfg.Retention,
+		Limits: cfg.Limits, Retry: cfg.Retry, Lease: cfg.Lease(), Retention: cfg.Retention,
 	})
 	if err := telemetry.RegisterGauges(reg, func() telemetry.GaugeValues {
 		st, _ := store.Stats()

@@ -1,0 +1,253 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/followups/followups/shared/followup"
+	"github.com/followups/followups/shared/telemetry"
+)
+
+// Config holds the parsed settings. A setting that was not asked for keeps
+// its default.
+type Config struct {
+	ThreadAPIURL    *url.URL // nil when none is configured
+	ThreadAPIToken  string
+	SigningSecret   string
+	Limits          followup.Limits
+	Retry           followup.RetryPolicy
+	DispatchTimeout time.Duration
+	Retention       time.Duration
+	LogLevel        slog.Level
+
+	// followupd only.
+	APIToken string
+	Addr     string
+	DataDir  string
+	Workers  int
+
+	// AWS resources, passed by the template.
+	Table            string
+	FireQueueURL     string
+	FireQueueARN     string
+	DLQARN           string
+	ScheduleGroup    string
+	SchedulerRoleARN string
+	MetricsNamespace string
+
+	// Given records the settings that were set, by variable name.
+	Given map[string]bool
+}
+
+// Lease is how long one attempt may hold a followup: the dispatch timeout
+// and room to record the result.
+func (c *Config) Lease() time.Duration { return c.DispatchTimeout + 30*time.Second }
+
+// Setting is one configuration value and how to check it.
+type Setting struct {
+	// Env is the variable name; the flag name is derived from it (FlagName).
+	Env string
+	// Default is used when the setting is not given; "" means none.
+	Default string
+	// Required settings must be given.
+	Required bool
+	// Usage says what the setting is for.
+	Usage string
+	parse func(c *Config, v string) error
+}
+
+// FlagName derives a flag from its variable as DESIGN §6 says: lower case,
+// without FOLLOWUPS_, "-" for "_" (--thread-api-url, --max-retries).
+func FlagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, "FOLLOWUPS_")), "_", "-")
+}
+
+func (s Setting) String() string { return fmt.Sprintf("%s (--%s)", s.Env, FlagName(s.Env)) }
+
+// The settings. Each runner lists those it reads.
+var (
+	ThreadAPIURL = Setting{Env: "THREAD_API_URL", Usage: "base URL of the thread API", parse: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("%q is not an http(s) base URL such as https://threads.example.com/api", v)
+		}
+		c.ThreadAPIURL = u
+		return nil
+	}}
+	ThreadAPIToken = Setting{Env: "THREAD_API_TOKEN", Usage: "bearer token sent to the thread API", parse: func(c *Config, v string) error {
+		c.ThreadAPIToken = v
+		return nil
+	}}
+	SigningSecret = Setting{Env: "FOLLOWUPS_SIGNING_SECRET", Usage: "HMAC secret for X-Followup-Signature", parse: func(c *Config, v string) error {
+		c.SigningSecret = v
+		return nil
+	}}
+	MinDelay = Setting{Env: "FOLLOWUPS_MIN_DELAY", Default: "60s", Usage: "shortest delay a followup may ask for", parse: func(c *Config, v string) error {
+		return duration(v, time.Second, followup.MaxDelayLimit, &c.Limits.MinDelay)
+	}}
+	MaxDelay = Setting{Env: "FOLLOWUPS_MAX_DELAY", Default: "24h", Usage: "longest delay a followup may ask for (at most 8760h)", parse: func(c *Config, v string) error {
+		return duration(v, time.Second, followup.MaxDelayLimit, &c.Limits.MaxDelay)
+	}}
+	MaxRetries = Setting{Env: "FOLLOWUPS_MAX_RETRIES", Default: "3", Usage: "retries after the first attempt", parse: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100 {
+			return fmt.Errorf("%q is not a whole number from 0 to 100", v)
+		}
+		c.Retry.MaxRetries = n
+		return nil
+	}}
+	RetryBase = Setting{Env: "FOLLOWUPS_RETRY_BASE", Default: "2s", Usage: "wait before the first retry", parse: func(c *Config, v string) error {
+		return duration(v, time.Millisecond, followup.MaxRetryAfter, &c.Retry.Base)
+	}}
+	RetryMax = Setting{Env: "FOLLOWUPS_RETRY_MAX", Default: "5m", Usage: "longest wait between retries (a Retry-After may exceed it)", parse: func(c *Config, v string) error {
+		return duration(v, time.Millisecond, followup.MaxRetryAfter, &c.Retry.Max)
+	}}
+	DispatchTimeout = Setting{Env: "FOLLOWUPS_DISPATCH_TIMEOUT", Default: "10s", Usage: "timeout of one attempt", parse: func(c *Config, v string) error {
+		return duration(v, time.Millisecond, 15*time.Minute, &c.DispatchTimeout)
+	}}
+	Retention = Setting{Env: "FOLLOWUPS_RETENTION", Default: "168h", Usage: "how long settled followups are kept", parse: func(c *Config, v string) error {
+		return duration(v, time.Minute, 100*365*24*time.Hour, &c.Retention)
+	}}
+	LogLevel = Setting{Env: "FOLLOWUPS_LOG_LEVEL", Default: "info", Usage: "debug, info, warn or error", parse: func(c *Config, v string) error {
+		l, err := telemetry.ParseLevel(v)
+		c.LogLevel = l
+		return err
+	}}
+	APIToken = Setting{Env: "FOLLOWUPS_API_TOKEN", Usage: "bearer token required on every API route", parse: func(c *Config, v string) error {
+		c.APIToken = v
+		return nil
+	}}
+	Addr = Setting{Env: "FOLLOWUPS_ADDR", Default: "127.0.0.1:8080", Usage: "address to listen on", parse: func(c *Config, v string) error {
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return fmt.Errorf("%q is not a host:port address", v)
+		}
+		c.Addr = v
+		return nil
+	}}
+	DataDir = Setting{Env: "FOLLOWUPS_DATA_DIR", Default: "./followups-data", Usage: "directory of the durable store", parse: func(c *Config, v string) error {
+		c.DataDir = v
+		return nil
+	}}
+	Workers = Setting{Env: "FOLLOWUPS_WORKERS", Default: "256", Usage: "concurrent dispatch attempts", parse: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 4096 {
+			return fmt.Errorf("%q is not a whole number from 1 to 4096", v)
+		}
+		c.Workers = n
+		return nil
+	}}
+	Table = Setting{Env: "FOLLOWUPS_TABLE", Required: true, Usage: "DynamoDB table name", parse: func(c *Config, v string) error {
+		return match(v, tableName, "a DynamoDB table name (3-255 of A-Za-z0-9_.-)", &c.Table)
+	}}
+	FireQueueURL = Setting{Env: "FOLLOWUPS_FIRE_QUEUE_URL", Required: true, Usage: "URL of the fire queue", parse: func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%q is not an SQS queue URL", v)
+		}
+		c.FireQueueURL = v
+		return nil
+	}}
+	FireQueueARN = Setting{Env: "FOLLOWUPS_FIRE_QUEUE_ARN", Required: true, Usage: "ARN of the fire queue", parse: func(c *Config, v string) error {
+		return match(v, sqsARN, "an SQS queue ARN", &c.FireQueueARN)
+	}}
+	DLQARN = Setting{Env: "FOLLOWUPS_DLQ_ARN", Required: true, Usage: "ARN of the dead-letter queue", parse: func(c *Config, v string) error {
+		return match(v, sqsARN, "an SQS queue ARN", &c.DLQARN)
+	}}
+	ScheduleGroup = Setting{Env: "FOLLOWUPS_SCHEDULE_GROUP", Required: true, Usage: "EventBridge Scheduler group", parse: func(c *Config, v string) error {
+		return match(v, groupName, "a schedule group name (1-64 of A-Za-z0-9_.-)", &c.ScheduleGroup)
+	}}
+	SchedulerRoleARN = Setting{Env: "FOLLOWUPS_SCHEDULER_ROLE_ARN", Required: true, Usage: "role Scheduler assumes to send to the queue", parse: func(c *Config, v string) error {
+		return match(v, roleARN, "an IAM role ARN", &c.SchedulerRoleARN)
+	}}
+	MetricsNamespace = Setting{Env: "FOLLOWUPS_METRICS_NAMESPACE", Default: telemetry.DefaultNamespace, Usage: "CloudWatch metrics namespace", parse: func(c *Config, v string) error {
+		if err := telemetry.CheckNamespace(v); err != nil {
+			return err
+		}
+		c.MetricsNamespace = v
+		return nil
+	}}
+)
+
+var (
+	tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+	groupName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	sqsARN    = regexp.MustCompile(`^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
+	roleARN   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
+)
+
+// Common are the settings every runner reads.
+var Common = []Setting{ThreadAPIURL, ThreadAPIToken, SigningSecret, MinDelay, MaxDelay, MaxRetries, RetryBase, RetryMax, DispatchTimeout, Retention, LogLevel}
+
+// Load reads the given settings through lookup and checks them. Settings
+// not listed keep their defaults. The error names the setting at fault.
+func Load(lookup func(string) (string, bool), settings ...Setting) (*Config, error) {
+	c := &Config{Given: map[string]bool{}}
+	listed := map[string]bool{}
+	for _, s := range settings {
+		listed[s.Env] = true
+	}
+	all := append(append([]Setting{}, Common...), APIToken, Addr, DataDir, Workers, MetricsNamespace)
+	for _, s := range all {
+		if !listed[s.Env] && s.Default != "" {
+			if err := s.parse(c, s.Default); err != nil {
+				return nil, fmt.Errorf("%s: default: %w", s.Env, err)
+			}
+		}
+	}
+	for _, s := range settings {
+		v, ok := lookup(s.Env)
+		switch {
+		case ok && v == "" && (s.Default != "" || s.Required):
+			return nil, fmt.Errorf("%s is set but empty", s)
+		case ok:
+			c.Given[s.Env] = true
+		case s.Required:
+			return nil, fmt.Errorf("%s is required: %s", s, s.Usage)
+		default:
+			v = s.Default
+		}
+		if err := s.parse(c, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return c, c.check()
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.Limits.MinDelay > c.Limits.MaxDelay:
+		return fmt.Errorf("%s %s is above %s %s", MinDelay, c.Limits.MinDelay, MaxDelay, c.Limits.MaxDelay)
+	case c.Retry.Base > c.Retry.Max:
+		return fmt.Errorf("%s %s is above %s %s", RetryBase, c.Retry.Base, RetryMax, c.Retry.Max)
+	}
+	return nil
+}
+
+func duration(v string, lo, hi time.Duration, dst *time.Duration) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a Go duration such as 90s, 15m or 2h", v)
+	}
+	if d < lo || d > hi {
+		return fmt.Errorf("%s is out of range: must be from %s to %s", v, lo, hi)
+	}
+	*dst = d
+	return nil
+}
+
+func match(v string, re *regexp.Regexp, what string, dst *string) error {
+	if !re.MatchString(v) {
+		return fmt.Errorf("%q is not %s", v, what)
+	}
+	*dst = v
+	return nil
+}
