@@ -57,9 +57,10 @@ type Service struct {
 	newID      func() string
 }
 
-// New returns a Service. Store and Scheduler are required; a nil Dispatcher
-// means no thread API is configured, and every attempt drops with
-// dispatcher_unconfigured.
+// New returns a Service. Store is required. A nil Scheduler suits a
+// consumer that never creates (the fire and dlq functions): Create then
+// fails as unavailable. A nil Dispatcher means no thread API is configured,
+// and every attempt drops with dispatcher_unconfigured.
 func New(c Config) *Service {
 	s := &Service{
 		store: c.Store, scheduler: c.Scheduler, dispatcher: c.Dispatcher, clock: c.Clock,
@@ -68,6 +69,9 @@ func New(c Config) *Service {
 	}
 	if s.dispatcher == nil {
 		s.dispatcher = unconfigured{}
+	}
+	if s.scheduler == nil {
+		s.scheduler = noScheduler{}
 	}
 	if s.clock == nil {
 		s.clock = SystemClock{}
@@ -104,6 +108,12 @@ type unconfigured struct{}
 func (unconfigured) Dispatch(context.Context, *Followup, int) Attempt {
 	return Attempt{Outcome: OutcomeDrop, DropReason: DropDispatcherUnconfigured, Error: "no thread API URL is configured (THREAD_API_URL)"}
 }
+
+// noScheduler stands in where no scheduler is wired.
+type noScheduler struct{}
+
+func (noScheduler) Schedule(context.Context, *Followup) error { return errors.New("no scheduler is configured") }
+func (noScheduler) Unschedule(context.Context, string) error  { return nil }
 
 // Create schedules the followup req describes. With an idempotency key it
 // first returns the original of an earlier create with the same key and
