@@ -112,8 +112,10 @@ func (unconfigured) Dispatch(context.Context, *Followup, int) Attempt {
 // noScheduler stands in where no scheduler is wired.
 type noScheduler struct{}
 
-func (noScheduler) Schedule(context.Context, *Followup) error { return errors.New("no scheduler is configured") }
-func (noScheduler) Unschedule(context.Context, string) error  { return nil }
+func (noScheduler) Schedule(context.Context, *Followup) error {
+	return errors.New("no scheduler is configured")
+}
+func (noScheduler) Unschedule(context.Context, string) error { return nil }
 
 // Create schedules the followup req describes. With an idempotency key it
 // first returns the original of an earlier create with the same key and
