@@ -3,6 +3,7 @@ package followup_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -320,7 +321,10 @@ func TestRetriesExhaustedThroughDeadLetter(t *testing.T) {
 	}
 }
 
-func TestInterruptedAttemptCounts(t *testing.T) {
+// Invariant 3: after a crash mid-dispatch the redelivery dispatches again
+// (the thread deduplicates on the Idempotency-Key, the followup id), and the
+// lost attempt counts.
+func TestInvariant3RedeliveryAfterCrash(t *testing.T) {
 	fx := newFixture(t, ok)
 	f := fx.create(t, body, "").Followup
 	fx.clock.Advance(time.Minute)
@@ -362,7 +366,7 @@ func TestCancel(t *testing.T) {
 }
 
 // Invariant 4: cancel and fire race to exactly one winner.
-func TestCancelFireRace(t *testing.T) {
+func TestInvariant4CancelFireRace(t *testing.T) {
 	for i := range 200 {
 		fx := newFixture(t, ok)
 		f := fx.create(t, body, "").Followup
@@ -388,7 +392,7 @@ func TestCancelFireRace(t *testing.T) {
 }
 
 // Invariant 2: concurrent duplicates never dispatch in parallel.
-func TestConcurrentDuplicatesDispatchOnce(t *testing.T) {
+func TestInvariant2ConcurrentDuplicatesDispatchOnce(t *testing.T) {
 	fx := newFixture(t, ok)
 	f := fx.create(t, body, "").Followup
 	fx.clock.Advance(time.Minute)
@@ -481,5 +485,64 @@ func TestCancelThread(t *testing.T) {
 	}
 	if fx.get(t, other.ID).Status != followup.StatusScheduled || fx.get(t, busy.ID).Status != followup.StatusDispatching {
 		t.Error("cancel by thread touched another thread or a dispatching followup")
+	}
+}
+
+// failingCreate wraps a store whose first Create fails; landed says whether
+// the write happened anyway (an error after commit, as a timeout can be).
+type failingCreate struct {
+	*inmem.Store
+	landed bool
+	failed bool
+}
+
+func (s *failingCreate) Create(ctx context.Context, c followup.Creation) (followup.Created, error) {
+	if s.failed {
+		return s.Store.Create(ctx, c)
+	}
+	s.failed = true
+	if s.landed {
+		if _, err := s.Store.Create(ctx, c); err != nil {
+			return followup.Created{}, err
+		}
+	}
+	return followup.Created{}, errors.New("connection reset")
+}
+
+// Invariant 5: create is all-or-nothing for the client. An error means the
+// followup is never delivered; an orphan schedule settles record_missing.
+func TestInvariant5CreateIsAllOrNothing(t *testing.T) {
+	for _, landed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("write landed %v", landed), func(t *testing.T) {
+			store := &failingCreate{Store: inmem.NewStore(), landed: landed}
+			sched := inmem.NewScheduler()
+			disp := &dispatcher{script: []followup.Attempt{ok}}
+			clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+			svc := followup.New(followup.Config{Store: store, Scheduler: sched, Dispatcher: disp, Clock: clk,
+				NewID: func() string { return "fu_fixed" }})
+			req, _ := followup.ParseCreate([]byte(body))
+			if _, err := svc.Create(context.Background(), req, ""); followup.ErrorCode(err) != followup.CodeUnavailable {
+				t.Fatalf("err %v, want unavailable", err)
+			}
+			if _, scheduled := sched.Pending("fu_fixed"); scheduled {
+				t.Fatal("the schedule of a failed create is still there")
+			}
+			f, err := store.Get(context.Background(), "fu_fixed")
+			switch {
+			case landed && (err != nil || f.Status != followup.StatusCancelled):
+				t.Fatalf("a record that landed must end cancelled: %+v %v", f, err)
+			case !landed && !errors.Is(err, followup.ErrNotFound):
+				t.Fatalf("no record expected: %+v %v", f, err)
+			}
+			// Even if the schedule had fired, nothing would be dispatched.
+			clk.Advance(time.Hour)
+			svc.Fire(context.Background(), []byte(`{"followup_id":"fu_fixed","thread_id":"t-1"}`))
+			if n := len(disp.Calls()); n != 0 {
+				t.Fatalf("dispatched %d times", n)
+			}
+			if f, _ := store.Get(context.Background(), "fu_fixed"); !f.Status.Terminal() {
+				t.Fatalf("orphan left %s", f.Status)
+			}
+		})
 	}
 }

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/followups/followups/shared/config"
+	"github.com/followups/followups/shared/dispatch"
+	"github.com/followups/followups/shared/followup"
+)
+
+// These tests run followupd's real parts (bbolt store, timer, queue, HTTP
+// dispatcher against a real socket) in-process, where the queue can be fed
+// duplicates directly, as an at-least-once queue would.
+
+type sink struct {
+	mu       sync.Mutex
+	requests map[string]int // followup id → requests
+	accepted map[string]int // followup id → 2xx answers
+	answer   func(thread string, attempt int) int
+}
+
+func newSink(t *testing.T, answer func(thread string, attempt int) int) (*sink, *url.URL) {
+	t.Helper()
+	s := &sink{requests: map[string]int{}, accepted: map[string]int{}, answer: answer}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m dispatch.Message
+		body, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(body, &m)
+		var attempt int
+		fmt.Sscan(r.Header.Get(dispatch.AttemptHeader), &attempt)
+		thread, _ := url.PathUnescape(strings.TrimSuffix(strings.TrimPrefix(r.URL.EscapedPath(), "/threads/"), "/messages"))
+		status := s.answer(thread, attempt)
+		s.mu.Lock()
+		s.requests[m.Followup.ID]++
+		if status < 300 {
+			s.accepted[m.Followup.ID]++
+		}
+		s.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	return s, u
+}
+
+func (s *sink) counts(id string) (requests, accepted int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[id], s.accepted[id]
+}
+
+func testApp(t *testing.T, thread *url.URL) *app {
+	t.Helper()
+	c, err := config.Load(func(string) (string, bool) { return "", false }, settings...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ThreadAPIURL = thread
+	c.DataDir = t.TempDir()
+	c.Limits.MinDelay = time.Second
+	c.Retry = followup.RetryPolicy{MaxRetries: 3, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	c.DispatchTimeout = 2 * time.Second
+	a, err := openApp(&options{Config: c}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.start(context.Background())
+	t.Cleanup(func() { a.close(context.Background()) })
+	return a
+}
+
+func (a *app) create(t *testing.T, body string) *followup.Followup {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/followups", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	a.handler.ServeHTTP(rec, req)
+	if rec.Code != 201 {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	var f followup.Followup
+	if err := json.Unmarshal(rec.Body.Bytes(), &f); err != nil {
+		t.Fatal(err)
+	}
+	return &f
+}
+
+func (a *app) waitSettled(t *testing.T, id string) *followup.Followup {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		f, err := a.store.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Status.Terminal() {
+			return f
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s did not settle", id)
+	return nil
+}
+
+func duplicate(a *app, f *followup.Followup, n int) {
+	body, _ := json.Marshal(followup.MessageFor(f))
+	for range n {
+		_ = a.queue.SendRaw(body, nil, 0)
+	}
+}
+
+// Invariant 2: duplicate queue deliveries never dispatch a second time
+// after a success, and concurrent duplicates never dispatch in parallel.
+func TestInvariant2DuplicateQueueMessagesDispatchOnce(t *testing.T) {
+	s, u := newSink(t, func(string, int) int { return 201 })
+	a := testApp(t, u)
+	f := a.create(t, `{"thread_id":"dup","prompt":"p","delay_seconds":1}`)
+	time.Sleep(time.Until(f.RunAt))
+	duplicate(a, f, 8) // concurrent with the timer's own message
+	got := a.waitSettled(t, f.ID)
+	duplicate(a, f, 8) // late duplicates after the success
+	time.Sleep(300 * time.Millisecond)
+	if req, ok := s.counts(f.ID); req != 1 || ok != 1 || got.Status != followup.StatusDelivered || got.Attempts != 1 {
+		t.Fatalf("thread got %d requests (%d accepted); followup %s after %d attempts", req, ok, got.Status, got.Attempts)
+	}
+}
+
+// Invariant 1: every accepted followup reaches exactly one terminal status,
+// whatever the thread answers, with cancels and duplicates mixed in.
+func TestInvariant1EveryFollowupSettlesOnce(t *testing.T) {
+	behaviours := []string{"ok", "gone", "closed", "bad", "down", "flaky", "throttled"}
+	s, u := newSink(t, func(thread string, attempt int) int {
+		switch strings.SplitN(thread, "-", 2)[0] {
+		case "gone":
+			return 404
+		case "closed":
+			return 409
+		case "bad":
+			return 400
+		case "down":
+			return 503
+		case "flaky":
+			if attempt < 3 {
+				return 502
+			}
+		case "throttled":
+			if attempt == 1 {
+				return 429
+			}
+		}
+		return 201
+	})
+	a := testApp(t, u)
+	const n = 210
+	ids := make([]string, n)
+	cancelled := make([]bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		b := behaviours[i%len(behaviours)]
+		f := a.create(t, fmt.Sprintf(`{"thread_id":"%s-%d","prompt":"p","delay_seconds":%d}`, b, i, 1+i%2))
+		ids[i] = f.ID
+		if i%4 == 0 {
+			wg.Go(func() {
+				time.Sleep(time.Until(f.RunAt))
+				duplicate(a, f, 3)
+			})
+		}
+		if i%5 == 0 {
+			wg.Go(func() {
+				time.Sleep(time.Until(f.RunAt.Add(time.Duration(rand.IntN(200)-100) * time.Millisecond)))
+				req := httptest.NewRequest("DELETE", "/followups/"+f.ID, nil)
+				rec := httptest.NewRecorder()
+				a.handler.ServeHTTP(rec, req)
+				cancelled[i] = rec.Code == 200
+			})
+		}
+	}
+	wg.Wait()
+	tally := map[string]int{}
+	for i, id := range ids {
+		f := a.waitSettled(t, id)
+		req, ok := s.counts(id)
+		tally[string(f.Status)+"/"+string(f.DropReason)]++
+		switch {
+		case cancelled[i]:
+			// A cancel may win during a retry wait: the failed attempts
+			// before it stand, and nothing is dispatched after it.
+			if f.Status != followup.StatusCancelled || ok != 0 || req != f.Attempts {
+				t.Errorf("%s: cancel answered 200 but status %s, %d accepted of %d requests, %d attempts", id, f.Status, ok, req, f.Attempts)
+			}
+		case f.Status == followup.StatusDelivered:
+			if ok != 1 || f.Attempts != req {
+				t.Errorf("%s: delivered with %d accepted of %d requests, %d attempts", id, ok, req, f.Attempts)
+			}
+		case f.Status == followup.StatusFailedDropped:
+			if ok != 0 || f.Attempts != req || f.DropReason == "" || len(f.Runs) != f.Attempts {
+				t.Errorf("%s: dropped (%s) with %d accepted of %d requests, %d attempts, %d runs", id, f.DropReason, ok, req, f.Attempts, len(f.Runs))
+			}
+			if f.DropReason == followup.DropRetriesExhausted && f.Attempts != 4 {
+				t.Errorf("%s: retries exhausted after %d attempts, want 4", id, f.Attempts)
+			}
+		default:
+			t.Errorf("%s: status %s without a cancel", id, f.Status)
+		}
+	}
+	// Settled means settled: more duplicates change nothing.
+	for _, id := range ids {
+		f, _ := a.store.Get(context.Background(), id)
+		duplicate(a, f, 1)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, id := range ids {
+		before := a.waitSettled(t, id)
+		if req, _ := s.counts(id); req != before.Attempts {
+			t.Errorf("%s: %d requests after late duplicates, %d attempts recorded", id, req, before.Attempts)
+		}
+	}
+	t.Logf("outcomes: %v", tally)
+}
