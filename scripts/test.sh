@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it:
+#   1. gofmt and go vet
+#   2. the tools, pinned: moto's server, the SAM CLI and cfn-lint (in .venv),
+#      aws-lambda-rie (in .tools/bin)
+#   3. go test -race ./...: unit tests, the store contract suite on bbolt and
+#      on DynamoDB (moto), the adapters against moto, end to end against the
+#      real followupd binary and against the Lambda bootstraps under the
+#      Runtime Interface Emulator. FOLLOWUPS_REQUIRE_AWS=1 makes any test that
+#      would skip for want of moto or the emulator fail instead.
+#   4. the template: cfn-lint, sam validate --lint, sam build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+step() { printf '\n==> %s (%ss)\n' "$*" "$(($(date +%s) - started))"; }
+
+step "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files -co --exclude-standard '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted"
+	exit 1
+fi
+go vet ./...
+
+step "tools"
+. scripts/aws-tools.sh
+. scripts/moto.sh
+export FOLLOWUPS_REQUIRE_AWS=1
+export FOLLOWUPS_RIE="$PWD/.tools/bin/aws-lambda-rie"
+
+step "go test -race ./..."
+go test -race -count=1 -timeout 20m ./...
+
+step "template: cfn-lint, sam validate --lint, sam build"
+bash scripts/lint-template.sh
+sam build --parallel --cached >/dev/null
+echo "sam build: ok ($(ls .aws-sam/build | tr '\n' ' '))"
+
+step "done"
