@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/followups/followups/shared/telemetry"
+)
+
+// The template's alarms and dashboard name only metrics, dimensions and the
+// namespace the code emits, so renaming a metric cannot silently break an
+// alarm.
+
+const nsMarker = "@@NS@@"
+
+func loadTemplate(t *testing.T) *yaml.Node {
+	t.Helper()
+	raw, err := os.ReadFile("../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Content[0]
+}
+
+// get returns the value of key in a mapping node, or nil.
+func get(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// emitted reports whether the code emits metric name with exactly dims.
+func emitted(name string, dims []string) bool {
+	slices.Sort(dims)
+	for _, m := range telemetry.EmittedMetrics() {
+		d := slices.Clone(m.Dimensions)
+		slices.Sort(d)
+		if m.Name == name && slices.Equal(d, dims) {
+			return true
+		}
+	}
+	return false
+}
+
+// isOurNamespace reports whether a Namespace node is the MetricsNamespace
+// parameter or the literal default.
+func isOurNamespace(n *yaml.Node) bool {
+	return (n.Tag == "!Ref" && n.Value == "MetricsNamespace") || n.Value == telemetry.DefaultNamespace
+}
+
+func TestTemplateAlarmsNameEmittedMetrics(t *testing.T) {
+	root := loadTemplate(t)
+	if def := get(get(get(root, "Parameters"), "MetricsNamespace"), "Default"); def == nil || def.Value != telemetry.DefaultNamespace {
+		t.Fatalf("MetricsNamespace default is not %q", telemetry.DefaultNamespace)
+	}
+	// The functions get the namespace from Globals (or their own Environment).
+	globalNS := get(get(get(get(get(root, "Globals"), "Function"), "Environment"), "Variables"), "FOLLOWUPS_METRICS_NAMESPACE")
+	resources := get(root, "Resources")
+	checked := 0
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		name, res := resources.Content[i].Value, resources.Content[i+1]
+		props := get(res, "Properties")
+		switch get(res, "Type").Value {
+		case "AWS::Serverless::Function":
+			env := get(get(get(props, "Environment"), "Variables"), "FOLLOWUPS_METRICS_NAMESPACE")
+			if env == nil {
+				env = globalNS
+			}
+			if env == nil || !isOurNamespace(env) {
+				t.Errorf("%s: FOLLOWUPS_METRICS_NAMESPACE is not !Ref MetricsNamespace", name)
+			}
+		case "AWS::CloudWatch::Alarm":
+			ns := get(props, "Namespace")
+			if ns == nil || !isOurNamespace(ns) {
+				continue // an AWS/* metric
+			}
+			var dims []string
+			if d := get(props, "Dimensions"); d != nil {
+				for _, dim := range d.Content {
+					dims = append(dims, get(dim, "Name").Value)
+				}
+			}
+			metric := get(props, "MetricName").Value
+			if !emitted(metric, dims) {
+				t.Errorf("alarm %s watches %s with dimensions %v, which the code does not emit", name, metric, dims)
+			}
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no alarm on the Followups namespace: the drop alarm is missing")
+	}
+}
+
+func TestTemplateDashboardNamesEmittedMetrics(t *testing.T) {
+	root := loadTemplate(t)
+	board := get(get(get(root, "Resources"), "Dashboard"), "Properties")
+	body := get(board, "DashboardBody")
+	if body == nil || body.Tag != "!Sub" || body.Kind != yaml.SequenceNode {
+		t.Fatal("DashboardBody is not a !Sub [template, {NS: !Ref MetricsNamespace}]")
+	}
+	if ns := get(body.Content[1], "NS"); ns == nil || !isOurNamespace(ns) {
+		t.Fatal("the dashboard's NS is not the MetricsNamespace parameter")
+	}
+	text := strings.ReplaceAll(body.Content[0].Value, "${NS}", nsMarker)
+	text = regexp.MustCompile(`\$\{[^}]+\}`).ReplaceAllString(text, "x")
+	var dash struct {
+		Widgets []struct {
+			Properties struct {
+				Metrics [][]any `json:"metrics"`
+			} `json:"properties"`
+		} `json:"widgets"`
+	}
+	if err := json.Unmarshal([]byte(text), &dash); err != nil {
+		t.Fatalf("dashboard body is not JSON: %v", err)
+	}
+	search := regexp.MustCompile(`SEARCH\('\{` + nsMarker + `((?:,[A-Za-z]+)*)\} MetricName="([A-Za-z]+)"`)
+	seen := 0
+	for _, w := range dash.Widgets {
+		for _, m := range w.Properties.Metrics {
+			if len(m) == 0 {
+				continue
+			}
+			if first, ok := m[0].(string); ok {
+				if first != nsMarker {
+					continue
+				}
+				metric := m[1].(string)
+				var dims []string
+				for i := 2; i+1 < len(m); i += 2 {
+					if name, ok := m[i].(string); ok {
+						dims = append(dims, name)
+					}
+				}
+				if !emitted(metric, dims) {
+					t.Errorf("dashboard shows %s with dimensions %v, which the code does not emit", metric, dims)
+				}
+				seen++
+				continue
+			}
+			expr, _ := m[0].(map[string]any)["expression"].(string)
+			if sm := search.FindStringSubmatch(expr); sm != nil {
+				dims := strings.Split(strings.TrimPrefix(sm[1], ","), ",")
+				if !emitted(sm[2], dims) {
+					t.Errorf("dashboard searches %s with dimensions %v, which the code does not emit", sm[2], dims)
+				}
+				seen++
+			} else if strings.Contains(expr, nsMarker) {
+				t.Errorf("dashboard expression this test cannot read: %s", expr)
+			}
+		}
+	}
+	for _, want := range []string{"FollowupScheduled", "FollowupDelivered", "FollowupDropped", "FollowupCancelled", "DispatchAttempts", "DispatchLatency", "FireLateness"} {
+		if !strings.Contains(text, `"`+want+`"`) {
+			t.Errorf("dashboard does not show %s", want)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("dashboard shows no Followups metric")
+	}
+}
