@@ -2,6 +2,7 @@ package followup
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -26,14 +27,7 @@ func (s Status) Terminal() bool {
 }
 
 // Valid reports whether s is one of the five statuses.
-func (s Status) Valid() bool {
-	for _, v := range Statuses {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 
 // DropReason says why a followup settled failed_dropped.
 type DropReason string

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones must not depend on the host: Lambda images may lack zoneinfo
@@ -66,7 +67,7 @@ func ParseCreate(body []byte) (*CreateRequest, error) {
 		return nil, err
 	}
 	for _, name := range order {
-		if !contains(createFields, name) {
+		if !slices.Contains(createFields, name) {
 			return nil, FieldErrorf(CodeInvalidArgument, name, "unknown field %q", name)
 		}
 	}
@@ -416,15 +417,6 @@ func jsonHash(fields map[string]json.RawMessage) string {
 	b, _ := json.Marshal(canon)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func truncate(s string, n int) string {
