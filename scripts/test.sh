@@ -27,6 +27,8 @@ step "tools"
 . scripts/moto.sh
 export FOLLOWUPS_REQUIRE_AWS=1
 export FOLLOWUPS_RIE="$PWD/.tools/bin/aws-lambda-rie"
+mkdir -p bin
+export FOLLOWUPS_E2E_REPORT="$PWD/bin/e2e-aws.md"
 
 step "go test -race ./..."
 go test -race -count=1 -timeout 20m ./...
@@ -36,4 +38,8 @@ bash scripts/lint-template.sh
 CGO_ENABLED=0 GOFLAGS=-tags=lambda.norpc sam build --parallel >/dev/null
 echo "sam build: ok ($(ls .aws-sam/build | tr '\n' ' '))"
 
+if [ -f bin/e2e-aws.md ]; then
+	step "AWS end-to-end figures (bin/e2e-aws.md)"
+	cat bin/e2e-aws.md
+fi
 step "done"
