@@ -29,5 +29,9 @@ bench:
 lint-template:
 	bash scripts/lint-template.sh
 
+# Builds the three functions for deployment (arm64, on the host, no Docker).
+sam-build:
+	. scripts/aws-tools.sh && CGO_ENABLED=0 GOFLAGS=-tags=lambda.norpc sam build
+
 clean:
 	rm -rf bin .aws-sam

@@ -3,11 +3,13 @@ package api
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +80,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (route string) {
 	defer func() {
 		if p := recover(); p != nil {
-			h.log.Error("panic serving request", "route", route, "panic", p, "request_id", RequestID(r))
+			// Only the runtime's own errors are named: another panic value
+			// might quote a request.
+			var re runtime.Error
+			detail := fmt.Sprintf("%T", p)
+			if err, ok := p.(error); ok && errors.As(err, &re) {
+				detail = re.Error()
+			}
+			h.log.ErrorContext(r.Context(), "panic serving request", "route", route, "panic", detail, "request_id", RequestID(r))
 			writeError(w, followup.Errorf(followup.CodeInternal, "internal error"))
 		}
 	}()

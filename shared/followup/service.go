@@ -126,7 +126,7 @@ func (s *Service) Create(ctx context.Context, req *CreateRequest, idempotencyKey
 	if idempotencyKey != "" {
 		orig, err := s.store.Replay(ctx, idempotencyKey, req.Hash, now)
 		if err != nil {
-			return Created{}, s.storeError("replay idempotency key", err)
+			return Created{}, s.storeError(ctx, "replay idempotency key", err)
 		}
 		if orig != nil {
 			return Created{Followup: orig, Replayed: true}, nil
@@ -173,7 +173,7 @@ func (s *Service) Create(ctx context.Context, req *CreateRequest, idempotencyKey
 		if ErrorCode(err) == CodeIdempotencyConflict {
 			return Created{}, err
 		}
-		return Created{}, s.storeError("create followup", err)
+		return Created{}, s.storeError(ctx, "create followup", err)
 	}
 	if created.Replayed {
 		// A concurrent create with the same key won the race.
@@ -224,7 +224,7 @@ func (s *Service) unschedule(ctx context.Context, id string) {
 func (s *Service) Get(ctx context.Context, id string) (*Followup, error) {
 	f, err := s.store.Get(ctx, id)
 	if err != nil {
-		return nil, s.storeError("get followup", err)
+		return nil, s.storeError(ctx, "get followup", err)
 	}
 	return f, nil
 }
@@ -233,7 +233,7 @@ func (s *Service) Get(ctx context.Context, id string) (*Followup, error) {
 func (s *Service) List(ctx context.Context, q ListQuery) ([]*Followup, bool, error) {
 	page, more, err := s.store.List(ctx, q)
 	if err != nil {
-		return nil, false, s.storeError("list followups", err)
+		return nil, false, s.storeError(ctx, "list followups", err)
 	}
 	return page, more, nil
 }
@@ -248,7 +248,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Followup, error) {
 	case errors.As(err, &conflict):
 		return nil, Errorf(CodeConflict, "followup %s is %s; only a scheduled followup can be cancelled", id, conflict.Current.Status)
 	case err != nil:
-		return nil, s.storeError("cancel followup", err)
+		return nil, s.storeError(ctx, "cancel followup", err)
 	}
 	s.unschedule(ctx, id)
 	s.settled(ctx, f, "followup cancelled")
@@ -263,7 +263,7 @@ func (s *Service) CancelThread(ctx context.Context, threadID string) ([]*Followu
 	for {
 		page, more, err := s.store.List(ctx, q)
 		if err != nil {
-			return cancelled, s.storeError("list followups to cancel", err)
+			return cancelled, s.storeError(ctx, "list followups to cancel", err)
 		}
 		for _, f := range page {
 			c, err := s.Cancel(ctx, f.ID)
@@ -307,11 +307,11 @@ func (s *Service) settled(ctx context.Context, f *Followup, msg string, attrs ..
 // storeError passes client errors through and turns anything else into an
 // unavailable error whose cause is logged, not shown: a store that fails is
 // a dependency that is down, and the client may retry.
-func (s *Service) storeError(op string, err error) error {
+func (s *Service) storeError(ctx context.Context, op string, err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
-	s.log.Error(op+" failed", "error", err)
+	s.log.ErrorContext(ctx, op+" failed", "error", err)
 	return Errorf(CodeUnavailable, "the followup store is unavailable; try again")
 }

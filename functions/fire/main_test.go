@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/followups/followups/functions/internal/fntest"
+	"github.com/followups/followups/shared/awscount"
+	"github.com/followups/followups/shared/dynamo"
+	"github.com/followups/followups/shared/followup"
+	"github.com/followups/followups/shared/inmem"
+)
+
+func validEnv() map[string]string {
+	return map[string]string{
+		"FOLLOWUPS_TABLE":          "followups-dev-FollowupsTable-1QW2ER3TY4UI",
+		"FOLLOWUPS_FIRE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/fire",
+		"FOLLOWUPS_FIRE_QUEUE_ARN": "arn:aws:sqs:us-east-1:123456789012:fire",
+		"THREAD_API_URL":           "https://threads.example.com",
+	}
+}
+
+func TestBadSettingFailsColdStart(t *testing.T) {
+	tests := []struct {
+		name, variable, value string // value "<unset>" removes it
+	}{
+		{"missing table", "FOLLOWUPS_TABLE", "<unset>"},
+		{"missing queue URL", "FOLLOWUPS_FIRE_QUEUE_URL", "<unset>"},
+		{"missing queue ARN", "FOLLOWUPS_FIRE_QUEUE_ARN", "<unset>"},
+		{"bad thread API URL", "THREAD_API_URL", "threads.example.com"},
+		{"bad thread API token", "THREAD_API_TOKEN", "line\nbreak"},
+		{"bad dispatch timeout", "FOLLOWUPS_DISPATCH_TIMEOUT", "soon"},
+		{"bad max retries", "FOLLOWUPS_MAX_RETRIES", "-1"},
+		{"retry base above max", "FOLLOWUPS_RETRY_BASE", "10m"},
+		{"bad retention", "FOLLOWUPS_RETENTION", "forever"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := validEnv()
+			if tt.value == "<unset>" {
+				delete(e, tt.variable)
+			} else {
+				e[tt.variable] = tt.value
+			}
+			_, err := newHandler(context.Background(), fntest.Lookup(e), &fntest.Output{}, &fntest.Output{})
+			if err == nil || !strings.Contains(err.Error(), tt.variable) {
+				t.Fatalf("error = %v, want one naming %s", err, tt.variable)
+			}
+		})
+	}
+}
+
+// TestMainExitsOnBadSetting runs main in a child process with a bad
+// setting: a failed cold start is exit status 1 with one line naming the
+// variable on stderr.
+func TestMainExitsOnBadSetting(t *testing.T) {
+	if os.Getenv("FOLLOWUPS_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitsOnBadSetting$")
+	cmd.Env = []string{"FOLLOWUPS_TEST_MAIN=1", "PATH=" + os.Getenv("PATH")}
+	for k, v := range validEnv() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, "FOLLOWUPS_DISPATCH_TIMEOUT=soon")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("main exited with %v, want status 1; output %q", err, out)
+	}
+	if !strings.HasPrefix(string(out), "fire: FOLLOWUPS_DISPATCH_TIMEOUT") || strings.Count(string(out), "\n") != 1 {
+		t.Errorf("stderr = %q, want one line naming FOLLOWUPS_DISPATCH_TIMEOUT", out)
+	}
+}
+
+// threadAPI is a thread API that answers with status and records what it
+// received.
+type threadAPI struct {
+	mu       sync.Mutex
+	status   int
+	received []*http.Request
+}
+
+func (a *threadAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.received = append(a.received, r)
+	w.WriteHeader(a.status)
+}
+
+func (a *threadAPI) answer(status int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.status = status
+	a.received = nil
+}
+
+func (a *threadAPI) requests() []*http.Request {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.received
+}
+
+type fixture struct {
+	t      *testing.T
+	cfg    aws.Config
+	stack  fntest.Stack
+	store  *dynamo.Store
+	stdout *fntest.Output
+	stderr *fntest.Output
+	n      int
+}
+
+func newFixture(t *testing.T) *fixture {
+	cfg := fntest.AWSEnv(t)
+	x := &fixture{t: t, cfg: cfg, stack: fntest.NewStack(t, cfg, 4), stdout: &fntest.Output{}, stderr: &fntest.Output{}}
+	x.store = dynamo.New(dynamodb.NewFromConfig(cfg), x.stack.Table, dynamo.Options{})
+	return x
+}
+
+func (x *fixture) handler(threadAPIURL string) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+	x.t.Helper()
+	env := map[string]string{
+		"FOLLOWUPS_TABLE":          x.stack.Table,
+		"FOLLOWUPS_FIRE_QUEUE_URL": x.stack.FireQueueURL,
+		"FOLLOWUPS_FIRE_QUEUE_ARN": x.stack.FireQueueARN,
+		"FOLLOWUPS_LOG_LEVEL":      "debug",
+	}
+	if threadAPIURL != "" {
+		env["THREAD_API_URL"] = threadAPIURL
+	}
+	h, err := newHandler(context.Background(), fntest.Lookup(env), x.stdout, x.stderr)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	x.stderr.Take(x.t)
+	return h
+}
+
+// due creates a followup that is due now, as if made two minutes ago.
+func (x *fixture) due(thread string) *followup.Followup {
+	x.t.Helper()
+	svc := followup.New(followup.Config{Store: x.store, Scheduler: inmem.NewScheduler(), Clock: past{2 * time.Minute}})
+	req, err := followup.ParseCreate([]byte(`{"thread_id":"` + thread + `","prompt":"did the build pass?","delay_seconds":60}`))
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	c, err := svc.Create(context.Background(), req, "")
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	return c.Followup
+}
+
+type past struct{ ago time.Duration }
+
+func (p past) Now() time.Time { return time.Now().Add(-p.ago) }
+
+// batch puts each followup's message on the fire queue and receives them,
+// so that every record has a receipt handle SQS knows, and returns them as
+// Lambda would, shaped like events/fire-batch.json.
+func (x *fixture) batch(fs ...*followup.Followup) events.SQSEvent {
+	x.t.Helper()
+	var sample events.SQSEvent
+	fntest.ReadEvent(x.t, "fire-batch.json", &sample)
+	ctx := context.Background()
+	q := awssqs.NewFromConfig(x.cfg)
+	for _, f := range fs {
+		b, _ := json.Marshal(followup.MessageFor(f))
+		if _, err := q.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(x.stack.FireQueueURL), MessageBody: aws.String(string(b))}); err != nil {
+			x.t.Fatal(err)
+		}
+	}
+	var e events.SQSEvent
+	for len(e.Records) < len(fs) {
+		out, err := q.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: aws.String(x.stack.FireQueueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			x.t.Fatal(err)
+		}
+		for _, m := range out.Messages {
+			r := sample.Records[0]
+			r.MessageId, r.ReceiptHandle, r.Body = aws.ToString(m.MessageId), aws.ToString(m.ReceiptHandle), aws.ToString(m.Body)
+			r.EventSourceARN = x.stack.FireQueueARN
+			e.Records = append(e.Records, r)
+		}
+	}
+	return e
+}
+
+// invoke runs one invocation with timeout left and returns the response
+// and the AWS calls it made.
+func (x *fixture) invoke(h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), e events.SQSEvent, timeout time.Duration) (events.SQSEventResponse, map[string]int) {
+	x.t.Helper()
+	x.n++
+	id := "req-" + string(rune('a'+x.n))
+	resp, err := h(fntest.Invocation(x.t, id, timeout), e)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	return resp, fntest.Calls(x.t, x.stderr.Take(x.t), id)
+}
+
+func (x *fixture) get(id string) *followup.Followup {
+	x.t.Helper()
+	f, err := x.store.Get(context.Background(), id)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	return f
+}
+
+func failures(resp events.SQSEventResponse) []string {
+	var ids []string
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	return ids
+}
+
+func TestFireOnAWS(t *testing.T) {
+	x := newFixture(t)
+	api := &threadAPI{}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	handle := x.handler(srv.URL)
+
+	t.Run("delivered: two writes, no read", func(t *testing.T) {
+		api.answer(http.StatusOK)
+		f := x.due("t-123")
+		resp, calls := x.invoke(handle, x.batch(f), 2*time.Minute)
+		if len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("failures = %v", failures(resp))
+		}
+		if got := x.get(f.ID); got.Status != followup.StatusDelivered || got.Attempts != 1 {
+			t.Errorf("followup is %s after %d attempts, want delivered after 1", got.Status, got.Attempts)
+		}
+		if reqs := api.requests(); len(reqs) != 1 || reqs[0].Header.Get("Idempotency-Key") != f.ID {
+			t.Errorf("thread API received %d requests", len(reqs))
+		}
+		if calls["DynamoDB.UpdateItem"] > 2 || awscount.Total(calls, "DynamoDB") != calls["DynamoDB.UpdateItem"] || awscount.Total(calls, "") != calls["DynamoDB.UpdateItem"] {
+			t.Errorf("a delivery made %v, want at most two UpdateItem and nothing else", calls)
+		}
+	})
+
+	t.Run("retry: visibility set, record reported", func(t *testing.T) {
+		api.answer(http.StatusServiceUnavailable)
+		f := x.due("t-456")
+		e := x.batch(f)
+		resp, calls := x.invoke(handle, e, 2*time.Minute)
+		if got := failures(resp); len(got) != 1 || got[0] != e.Records[0].MessageId {
+			t.Fatalf("failures = %v, want %s", got, e.Records[0].MessageId)
+		}
+		if got := x.get(f.ID); got.Status != followup.StatusScheduled || got.Attempts != 1 {
+			t.Errorf("followup is %s after %d attempts, want scheduled after 1", got.Status, got.Attempts)
+		}
+		if calls["SQS.ChangeMessageVisibility"] != 1 {
+			t.Errorf("a retry made %v, want one ChangeMessageVisibility", calls)
+		}
+	})
+
+	t.Run("a batch: each record on its own", func(t *testing.T) {
+		api.answer(http.StatusOK)
+		fs := []*followup.Followup{x.due("t-1"), x.due("t-2"), x.due("t-3")}
+		resp, _ := x.invoke(handle, x.batch(fs...), 2*time.Minute)
+		if len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("failures = %v", failures(resp))
+		}
+		for _, f := range fs {
+			if got := x.get(f.ID); got.Status != followup.StatusDelivered {
+				t.Errorf("followup %s is %s, want delivered", f.ID, got.Status)
+			}
+		}
+	})
+
+	t.Run("too little time left: given back unclaimed", func(t *testing.T) {
+		api.answer(http.StatusOK)
+		f := x.due("t-789")
+		e := x.batch(f)
+		resp, calls := x.invoke(handle, e, 3*time.Second) // less than the 10 s dispatch timeout
+		if got := failures(resp); len(got) != 1 {
+			t.Fatalf("failures = %v, want the record", got)
+		}
+		if got := x.get(f.ID); got.Status != followup.StatusScheduled || got.Attempts != 0 {
+			t.Errorf("followup is %s after %d attempts, want untouched", got.Status, got.Attempts)
+		}
+		if awscount.Total(calls, "DynamoDB") != 0 || len(api.requests()) != 0 {
+			t.Errorf("an unclaimed record made %v and %d dispatches", calls, len(api.requests()))
+		}
+	})
+}
+
+func TestFireWithoutThreadAPI(t *testing.T) {
+	x := newFixture(t)
+	handle := x.handler("")
+	f := x.due("t-123")
+	resp, _ := x.invoke(handle, x.batch(f), 2*time.Minute)
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures = %v", failures(resp))
+	}
+	got := x.get(f.ID)
+	if got.Status != followup.StatusFailedDropped || got.DropReason != followup.DropDispatcherUnconfigured || got.Attempts != 1 {
+		t.Errorf("followup is %s (%s) after %d attempts, want failed_dropped (dispatcher_unconfigured) after 1",
+			got.Status, got.DropReason, got.Attempts)
+	}
+}

@@ -1,0 +1,86 @@
+// Command schedule is the Followups HTTP API (DESIGN §2) as a Lambda
+// function behind an API Gateway HTTP API (payload format 2.0). It keeps
+// followups in DynamoDB and makes one EventBridge Scheduler schedule per
+// followup, which puts the followup's message on the fire queue at its
+// time.
+//
+// Authentication is API Gateway's (IAM or JWT), so FOLLOWUPS_API_TOKEN is
+// not read. It dispatches nothing, so the thread API settings are not read
+// either.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+
+	"github.com/followups/followups/shared/api"
+	"github.com/followups/followups/shared/apigw"
+	"github.com/followups/followups/shared/awscount"
+	"github.com/followups/followups/shared/config"
+	"github.com/followups/followups/shared/dynamo"
+	"github.com/followups/followups/shared/eventbridge"
+	"github.com/followups/followups/shared/followup"
+	"github.com/followups/followups/shared/lambdafn"
+	"github.com/followups/followups/shared/telemetry"
+)
+
+// settings are the variables the function reads (DESIGN §6). The fire
+// queue's URL is checked at start though only its ARN, the schedules'
+// target, is used today; sending short delays straight to the queue
+// (DESIGN §7, planned) will use the URL.
+var settings = []config.Setting{
+	config.Table, config.FireQueueURL, config.FireQueueARN, config.DLQARN,
+	config.ScheduleGroup, config.SchedulerRoleARN, config.MetricsNamespace,
+	config.MinDelay, config.MaxDelay, config.Retention, config.LogLevel,
+}
+
+// threadRoute is the API route whose thread_id may hold a "/", which an
+// HTTP API decodes into a path separator (see shared/apigw).
+const threadRoute = "/threads/{thread_id}/followups"
+
+func main() {
+	handle, err := newHandler(context.Background(), os.LookupEnv, os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "schedule: %v\n", err)
+		os.Exit(1)
+	}
+	lambda.Start(handle)
+}
+
+// newHandler builds the Lambda handler from the environment: metrics
+// (EMF) go to stdout, logs to stderr.
+func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout, stderr io.Writer) (func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), error) {
+	cfg, err := config.Load(lookup, settings...)
+	if err != nil {
+		return nil, err
+	}
+	var calls awscount.Counter
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	calls.Add(&awsCfg)
+	log := slog.New(lambdafn.LogHandler(telemetry.NewLogger(stderr, cfg.LogLevel).Handler()))
+
+	svc := followup.New(followup.Config{
+		Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
+		Scheduler: eventbridge.New(scheduler.NewFromConfig(awsCfg), eventbridge.Config{
+			Group: cfg.ScheduleGroup, QueueARN: cfg.FireQueueARN, RoleARN: cfg.SchedulerRoleARN, DeadLetterARN: cfg.DLQARN,
+		}),
+		Observer:  telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
+		Log:       log,
+		Limits:    cfg.Limits,
+		Retention: cfg.Retention,
+	})
+	h := apigw.Rejoin(api.New(api.Options{Service: svc, Log: log}), threadRoute)
+	return lambdafn.Invocation(log, &calls, apigw.Handler(h)), nil
+}
