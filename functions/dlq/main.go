@@ -9,17 +9,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/followups/followups/shared/awscount"
 	"github.com/followups/followups/shared/config"
 	"github.com/followups/followups/shared/dynamo"
 	"github.com/followups/followups/shared/followup"
@@ -32,31 +27,23 @@ import (
 var settings = []config.Setting{config.Table, config.MetricsNamespace, config.Retention, config.LogLevel}
 
 func main() {
-	handle, err := newHandler(context.Background(), os.LookupEnv, os.Stdout, os.Stderr)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "dlq: %v\n", err)
-		os.Exit(1)
-	}
-	lambda.Start(handle)
+	lambdafn.Main("dlq", func() (handler, error) {
+		return newHandler(context.Background(), os.LookupEnv, os.Stdout, os.Stderr)
+	})
 }
+
+type handler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 
 // newHandler builds the Lambda handler from the environment: metrics
 // (EMF) go to stdout, logs to stderr.
-func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout, stderr io.Writer) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
-	cfg, err := config.Load(lookup, settings...)
+func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout, stderr io.Writer) (handler, error) {
+	env, err := lambdafn.Setup(ctx, lookup, settings, stderr)
 	if err != nil {
 		return nil, err
 	}
-	var calls awscount.Counter
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	calls.Add(&awsCfg)
-	log := slog.New(lambdafn.LogHandler(telemetry.NewLogger(stderr, cfg.LogLevel).Handler()))
-
+	cfg, log := env.Config, env.Log
 	svc := followup.New(followup.Config{
-		Store:     dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
+		Store:     dynamo.New(dynamodb.NewFromConfig(env.AWS), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
 		Observer:  telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
 		Log:       log,
 		Retention: cfg.Retention,
@@ -68,7 +55,7 @@ func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout,
 	settle := func(ctx context.Context, body []byte, attrs map[string]string) followup.Verdict {
 		return svc.DeadLetter(ctx, body, attrs)
 	}
-	return lambdafn.Invocation(log, &calls, func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
+	return lambdafn.Invocation(log, env.Calls, func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
 		return lambdasqs.Batch(ctx, e.Records, settle, nil, log), nil
 	}), nil
 }

@@ -10,17 +10,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/followups/followups/shared/awscount"
 	"github.com/followups/followups/shared/config"
 	"github.com/followups/followups/shared/dispatch"
 	"github.com/followups/followups/shared/dynamo"
@@ -46,22 +42,21 @@ var settings = []config.Setting{
 const recordTime = 5 * time.Second
 
 func main() {
-	handle, err := newHandler(context.Background(), os.LookupEnv, os.Stdout, os.Stderr)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "fire: %v\n", err)
-		os.Exit(1)
-	}
-	lambda.Start(handle)
+	lambdafn.Main("fire", func() (handler, error) {
+		return newHandler(context.Background(), os.LookupEnv, os.Stdout, os.Stderr)
+	})
 }
+
+type handler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 
 // newHandler builds the Lambda handler from the environment: metrics
 // (EMF) go to stdout, logs to stderr.
-func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout, stderr io.Writer) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
-	cfg, err := config.Load(lookup, settings...)
+func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout, stderr io.Writer) (handler, error) {
+	env, err := lambdafn.Setup(ctx, lookup, settings, stderr)
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(lambdafn.LogHandler(telemetry.NewLogger(stderr, cfg.LogLevel).Handler()))
+	cfg, log := env.Config, env.Log
 
 	// Without a thread API the dispatcher stays nil: the service then
 	// settles every followup dispatcher_unconfigured, visibly, instead of
@@ -80,14 +75,8 @@ func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout,
 		log.Warn("no thread API configured: every followup will be dropped as dispatcher_unconfigured", "setting", config.ThreadAPIURL.Env)
 	}
 
-	var calls awscount.Counter
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	calls.Add(&awsCfg)
 	svc := followup.New(followup.Config{
-		Store:      dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
+		Store:      dynamo.New(dynamodb.NewFromConfig(env.AWS), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
 		Dispatcher: disp,
 		Observer:   telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
 		Log:        log,
@@ -95,12 +84,12 @@ func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout,
 		Lease:      cfg.Lease(),
 		Retention:  cfg.Retention,
 	})
-	queue := sqs.New(awssqs.NewFromConfig(awsCfg), cfg.FireQueueURL)
+	queue := sqs.New(awssqs.NewFromConfig(env.AWS), cfg.FireQueueURL)
 	fire := lambdasqs.NeedTime(cfg.DispatchTimeout+recordTime,
 		func(ctx context.Context, body []byte, _ map[string]string) followup.Verdict {
 			return svc.Fire(ctx, body)
 		}, log)
-	return lambdafn.Invocation(log, &calls, func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
+	return lambdafn.Invocation(log, env.Calls, func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
 		return lambdasqs.Batch(ctx, e.Records, fire, queue.ChangeVisibility, log), nil
 	}), nil
 }

@@ -11,20 +11,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
 	"github.com/followups/followups/shared/api"
 	"github.com/followups/followups/shared/apigw"
-	"github.com/followups/followups/shared/awscount"
 	"github.com/followups/followups/shared/config"
 	"github.com/followups/followups/shared/dynamo"
 	"github.com/followups/followups/shared/eventbridge"
@@ -48,32 +43,25 @@ var settings = []config.Setting{
 const threadRoute = "/threads/{thread_id}/followups"
 
 func main() {
-	handle, err := newHandler(context.Background(), os.LookupEnv, os.Stdout, os.Stderr)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "schedule: %v\n", err)
-		os.Exit(1)
-	}
-	lambda.Start(handle)
+	lambdafn.Main("schedule", func() (handler, error) {
+		return newHandler(context.Background(), os.LookupEnv, os.Stdout, os.Stderr)
+	})
 }
+
+type handler = func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
 // newHandler builds the Lambda handler from the environment: metrics
 // (EMF) go to stdout, logs to stderr.
-func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout, stderr io.Writer) (func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), error) {
-	cfg, err := config.Load(lookup, settings...)
+func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout, stderr io.Writer) (handler, error) {
+	env, err := lambdafn.Setup(ctx, lookup, settings, stderr)
 	if err != nil {
 		return nil, err
 	}
-	var calls awscount.Counter
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	calls.Add(&awsCfg)
-	log := slog.New(lambdafn.LogHandler(telemetry.NewLogger(stderr, cfg.LogLevel).Handler()))
+	cfg, log := env.Config, env.Log
 
 	svc := followup.New(followup.Config{
-		Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
-		Scheduler: eventbridge.New(scheduler.NewFromConfig(awsCfg), eventbridge.Config{
+		Store: dynamo.New(dynamodb.NewFromConfig(env.AWS), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
+		Scheduler: eventbridge.New(scheduler.NewFromConfig(env.AWS), eventbridge.Config{
 			Group: cfg.ScheduleGroup, QueueARN: cfg.FireQueueARN, RoleARN: cfg.SchedulerRoleARN, DeadLetterARN: cfg.DLQARN,
 		}),
 		Observer:  telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
@@ -82,5 +70,5 @@ func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout,
 		Retention: cfg.Retention,
 	})
 	h := apigw.Rejoin(api.New(api.Options{Service: svc, Log: log}), threadRoute)
-	return lambdafn.Invocation(log, &calls, apigw.Handler(h)), nil
+	return lambdafn.Invocation(log, env.Calls, apigw.Handler(h)), nil
 }
