@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -21,48 +18,27 @@ import (
 )
 
 func TestBadSettingFailsColdStart(t *testing.T) {
-	tests := []struct {
-		name, variable, value string // value "<unset>" removes it
-	}{
-		{"missing table", "FOLLOWUPS_TABLE", "<unset>"},
-		{"bad table", "FOLLOWUPS_TABLE", "a"},
-		{"bad retention", "FOLLOWUPS_RETENTION", "forever"},
-		{"empty namespace", "FOLLOWUPS_METRICS_NAMESPACE", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := map[string]string{"FOLLOWUPS_TABLE": "followups-dev-FollowupsTable-1QW2ER3TY4UI"}
-			if tt.value == "<unset>" {
-				delete(e, tt.variable)
-			} else {
-				e[tt.variable] = tt.value
-			}
-			_, err := newHandler(context.Background(), fntest.Lookup(e), &fntest.Output{}, &fntest.Output{})
-			if err == nil || !strings.Contains(err.Error(), tt.variable) {
-				t.Fatalf("error = %v, want one naming %s", err, tt.variable)
-			}
-		})
-	}
+	fntest.ColdStartFails(t, func() map[string]string {
+		return map[string]string{"FOLLOWUPS_TABLE": "followups-dev-FollowupsTable-1QW2ER3TY4UI"}
+	}, func(lookup func(string) (string, bool)) error {
+		_, err := newHandler(context.Background(), lookup, &fntest.Output{}, &fntest.Output{})
+		return err
+	}, []fntest.BadSetting{
+		{Name: "missing table", Variable: "FOLLOWUPS_TABLE", Value: "<unset>"},
+		{Name: "bad table", Variable: "FOLLOWUPS_TABLE", Value: "a"},
+		{Name: "bad retention", Variable: "FOLLOWUPS_RETENTION", Value: "forever"},
+		{Name: "empty namespace", Variable: "FOLLOWUPS_METRICS_NAMESPACE", Value: ""},
+	})
 }
 
 // TestMainExitsOnBadSetting runs main in a child process without its
 // settings: a failed cold start is exit status 1 with one line naming the
 // variable on stderr.
 func TestMainExitsOnBadSetting(t *testing.T) {
-	if os.Getenv("FOLLOWUPS_TEST_MAIN") == "1" {
-		main()
+	if fntest.RunMainIfAsked(main) {
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitsOnBadSetting$")
-	cmd.Env = []string{"FOLLOWUPS_TEST_MAIN=1", "PATH=" + os.Getenv("PATH")}
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("main exited with %v, want status 1; output %q", err, out)
-	}
-	if !strings.HasPrefix(string(out), "dlq: FOLLOWUPS_TABLE") {
-		t.Errorf("stderr = %q, want a line naming FOLLOWUPS_TABLE", out)
-	}
+	fntest.MainExits(t, "TestMainExitsOnBadSetting", "dlq: FOLLOWUPS_TABLE")
 }
 
 // record returns the only record of the sample event file, with its body

@@ -3,12 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,57 +31,30 @@ func validEnv() map[string]string {
 }
 
 func TestBadSettingFailsColdStart(t *testing.T) {
-	tests := []struct {
-		name, variable, value string // value "<unset>" removes it
-	}{
-		{"missing table", "FOLLOWUPS_TABLE", "<unset>"},
-		{"missing queue URL", "FOLLOWUPS_FIRE_QUEUE_URL", "<unset>"},
-		{"missing queue ARN", "FOLLOWUPS_FIRE_QUEUE_ARN", "<unset>"},
-		{"bad thread API URL", "THREAD_API_URL", "threads.example.com"},
-		{"bad thread API token", "THREAD_API_TOKEN", "line\nbreak"},
-		{"bad dispatch timeout", "FOLLOWUPS_DISPATCH_TIMEOUT", "soon"},
-		{"bad max retries", "FOLLOWUPS_MAX_RETRIES", "-1"},
-		{"retry base above max", "FOLLOWUPS_RETRY_BASE", "10m"},
-		{"bad retention", "FOLLOWUPS_RETENTION", "forever"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := validEnv()
-			if tt.value == "<unset>" {
-				delete(e, tt.variable)
-			} else {
-				e[tt.variable] = tt.value
-			}
-			_, err := newHandler(context.Background(), fntest.Lookup(e), &fntest.Output{}, &fntest.Output{})
-			if err == nil || !strings.Contains(err.Error(), tt.variable) {
-				t.Fatalf("error = %v, want one naming %s", err, tt.variable)
-			}
-		})
-	}
+	fntest.ColdStartFails(t, validEnv, func(lookup func(string) (string, bool)) error {
+		_, err := newHandler(context.Background(), lookup, &fntest.Output{}, &fntest.Output{})
+		return err
+	}, []fntest.BadSetting{
+		{Name: "missing table", Variable: "FOLLOWUPS_TABLE", Value: "<unset>"},
+		{Name: "missing queue URL", Variable: "FOLLOWUPS_FIRE_QUEUE_URL", Value: "<unset>"},
+		{Name: "missing queue ARN", Variable: "FOLLOWUPS_FIRE_QUEUE_ARN", Value: "<unset>"},
+		{Name: "bad thread API URL", Variable: "THREAD_API_URL", Value: "threads.example.com"},
+		{Name: "bad thread API token", Variable: "THREAD_API_TOKEN", Value: "line\nbreak"},
+		{Name: "bad dispatch timeout", Variable: "FOLLOWUPS_DISPATCH_TIMEOUT", Value: "soon"},
+		{Name: "bad max retries", Variable: "FOLLOWUPS_MAX_RETRIES", Value: "-1"},
+		{Name: "retry base above max", Variable: "FOLLOWUPS_RETRY_BASE", Value: "10m"},
+		{Name: "bad retention", Variable: "FOLLOWUPS_RETENTION", Value: "forever"},
+	})
 }
 
 // TestMainExitsOnBadSetting runs main in a child process with a bad
 // setting: a failed cold start is exit status 1 with one line naming the
 // variable on stderr.
 func TestMainExitsOnBadSetting(t *testing.T) {
-	if os.Getenv("FOLLOWUPS_TEST_MAIN") == "1" {
-		main()
+	if fntest.RunMainIfAsked(main) {
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitsOnBadSetting$")
-	cmd.Env = []string{"FOLLOWUPS_TEST_MAIN=1", "PATH=" + os.Getenv("PATH")}
-	for k, v := range validEnv() {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Env = append(cmd.Env, "FOLLOWUPS_DISPATCH_TIMEOUT=soon")
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("main exited with %v, want status 1; output %q", err, out)
-	}
-	if !strings.HasPrefix(string(out), "fire: FOLLOWUPS_DISPATCH_TIMEOUT") || strings.Count(string(out), "\n") != 1 {
-		t.Errorf("stderr = %q, want one line naming FOLLOWUPS_DISPATCH_TIMEOUT", out)
-	}
+	fntest.MainExits(t, "TestMainExitsOnBadSetting", "fire: FOLLOWUPS_DISPATCH_TIMEOUT")
 }
 
 // threadAPI is a thread API that answers with status and records what it

@@ -3,13 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -47,52 +43,29 @@ func validEnv() map[string]string {
 }
 
 func TestBadSettingFailsColdStart(t *testing.T) {
-	tests := []struct {
-		name, variable, value string // value "<unset>" removes it
-	}{
-		{"missing table", "FOLLOWUPS_TABLE", "<unset>"},
-		{"missing schedule group", "FOLLOWUPS_SCHEDULE_GROUP", "<unset>"},
-		{"bad role ARN", "FOLLOWUPS_SCHEDULER_ROLE_ARN", "scheduler-role"},
-		{"bad DLQ ARN", "FOLLOWUPS_DLQ_ARN", "arn:aws:sns:us-east-1:123456789012:dlq"},
-		{"empty max delay", "FOLLOWUPS_MAX_DELAY", ""},
-		{"min delay above max", "FOLLOWUPS_MIN_DELAY", "48h"},
-		{"bad namespace", "FOLLOWUPS_METRICS_NAMESPACE", "AWS/Followups"},
-		{"bad log level", "FOLLOWUPS_LOG_LEVEL", "loud"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := validEnv()
-			if tt.value == "<unset>" {
-				delete(e, tt.variable)
-			} else {
-				e[tt.variable] = tt.value
-			}
-			_, err := newHandler(context.Background(), fntest.Lookup(e), &fntest.Output{}, &fntest.Output{})
-			if err == nil || !strings.Contains(err.Error(), tt.variable) {
-				t.Fatalf("error = %v, want one naming %s", err, tt.variable)
-			}
-		})
-	}
+	fntest.ColdStartFails(t, validEnv, func(lookup func(string) (string, bool)) error {
+		_, err := newHandler(context.Background(), lookup, &fntest.Output{}, &fntest.Output{})
+		return err
+	}, []fntest.BadSetting{
+		{Name: "missing table", Variable: "FOLLOWUPS_TABLE", Value: "<unset>"},
+		{Name: "missing schedule group", Variable: "FOLLOWUPS_SCHEDULE_GROUP", Value: "<unset>"},
+		{Name: "bad role ARN", Variable: "FOLLOWUPS_SCHEDULER_ROLE_ARN", Value: "scheduler-role"},
+		{Name: "bad DLQ ARN", Variable: "FOLLOWUPS_DLQ_ARN", Value: "arn:aws:sns:us-east-1:123456789012:dlq"},
+		{Name: "empty max delay", Variable: "FOLLOWUPS_MAX_DELAY", Value: ""},
+		{Name: "min delay above max", Variable: "FOLLOWUPS_MIN_DELAY", Value: "48h"},
+		{Name: "bad namespace", Variable: "FOLLOWUPS_METRICS_NAMESPACE", Value: "AWS/Followups"},
+		{Name: "bad log level", Variable: "FOLLOWUPS_LOG_LEVEL", Value: "loud"},
+	})
 }
 
 // TestMainExitsOnBadSetting runs main in a child process without its
 // settings: a failed cold start is exit status 1 with one line naming the
 // variable on stderr.
 func TestMainExitsOnBadSetting(t *testing.T) {
-	if os.Getenv("FOLLOWUPS_TEST_MAIN") == "1" {
-		main()
+	if fntest.RunMainIfAsked(main) {
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMainExitsOnBadSetting$")
-	cmd.Env = []string{"FOLLOWUPS_TEST_MAIN=1", "PATH=" + os.Getenv("PATH")}
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("main exited with %v, want status 1; output %q", err, out)
-	}
-	if !strings.HasPrefix(string(out), "schedule: FOLLOWUPS_TABLE") {
-		t.Errorf("stderr = %q, want a line naming FOLLOWUPS_TABLE", out)
-	}
+	fntest.MainExits(t, "TestMainExitsOnBadSetting", "schedule: FOLLOWUPS_TABLE")
 }
 
 type fixture struct {
