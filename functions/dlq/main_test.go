@@ -38,7 +38,7 @@ func TestMainExitsOnBadSetting(t *testing.T) {
 	if fntest.RunMainIfAsked(main) {
 		return
 	}
-	fntest.MainExits(t, "TestMainExitsOnBadSetting", "dlq: FOLLOWUPS_TABLE")
+	fntest.MainExits(t, "TestMainExitsOnBadSetting", nil, "dlq: FOLLOWUPS_TABLE")
 }
 
 // record returns the only record of the sample event file, with its body

@@ -54,7 +54,9 @@ func TestMainExitsOnBadSetting(t *testing.T) {
 	if fntest.RunMainIfAsked(main) {
 		return
 	}
-	fntest.MainExits(t, "TestMainExitsOnBadSetting", "fire: FOLLOWUPS_DISPATCH_TIMEOUT")
+	env := validEnv()
+	env["FOLLOWUPS_DISPATCH_TIMEOUT"] = "soon"
+	fntest.MainExits(t, "TestMainExitsOnBadSetting", env, "fire: FOLLOWUPS_DISPATCH_TIMEOUT")
 }
 
 // threadAPI is a thread API that answers with status and records what it

@@ -65,7 +65,7 @@ func TestMainExitsOnBadSetting(t *testing.T) {
 	if fntest.RunMainIfAsked(main) {
 		return
 	}
-	fntest.MainExits(t, "TestMainExitsOnBadSetting", "schedule: FOLLOWUPS_TABLE")
+	fntest.MainExits(t, "TestMainExitsOnBadSetting", nil, "schedule: FOLLOWUPS_TABLE")
 }
 
 type fixture struct {

@@ -33,22 +33,25 @@ func ColdStartFails(t *testing.T, valid func() map[string]string, build func(loo
 	}
 }
 
-// MainExits runs the test binary again as the function's main with no
-// settings: a failed cold start is exit status 1 with one stderr line that
-// starts with want (the function's name and the variable). The calling
-// test must call main itself when FOLLOWUPS_TEST_MAIN is set; see
+// MainExits runs the test binary again as the function's main with only
+// the settings in env: a failed cold start is exit status 1 with exactly
+// one stderr line, which starts with want (the function's name and the
+// variable). The calling test must call main itself in that process; see
 // RunMainIfAsked.
-func MainExits(t *testing.T, testName, want string) {
+func MainExits(t *testing.T, testName string, env map[string]string, want string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$")
 	cmd.Env = []string{"FOLLOWUPS_TEST_MAIN=1", "PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("main exited with %v, want status 1; output %q", err, out)
 	}
-	if !strings.HasPrefix(string(out), want) {
-		t.Errorf("stderr = %q, want a line starting %q", out, want)
+	if !strings.HasPrefix(string(out), want) || strings.Count(string(out), "\n") != 1 {
+		t.Errorf("stderr = %q, want one line starting %q", out, want)
 	}
 }
 
