@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -66,6 +67,11 @@ func loadConfig(args []string, getenv func(string) (string, bool), stderr io.Wri
 		}
 		if !c.Given[config.RetryBase.Env] {
 			c.Retry.Base = 500 * time.Millisecond
+		}
+		// The demo narrates on stdout; the log adds its warnings (every
+		// drop is one) without burying the story.
+		if !c.Given[config.LogLevel.Env] {
+			c.LogLevel = slog.LevelWarn
 		}
 		if c.ThreadAPIURL != nil {
 			return nil, fmt.Errorf("%s: the demo runs its own thread API; unset it or drop --demo", config.ThreadAPIURL)

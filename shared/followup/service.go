@@ -297,7 +297,10 @@ func (s *Service) settled(ctx context.Context, f *Followup, msg string, attrs ..
 		if n := len(f.Runs); n > 0 && f.Runs[n-1].HTTPStatus != 0 {
 			errText = loggable(f.Runs[n-1])
 		}
-		attrs = append(attrs, "drop_reason", f.DropReason, "error", errText)
+		attrs = append(attrs, "drop_reason", f.DropReason)
+		if errText != "" {
+			attrs = append(attrs, "error", errText)
+		}
 		s.log.WarnContext(ctx, msg, attrs...)
 		return
 	}
