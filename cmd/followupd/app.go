@@ -60,6 +60,7 @@ func openApp(cfg *options, log *slog.Logger) (*app, error) {
 	disp, err := dispatch.New(dispatch.Options{
 		BaseURL: cfg.ThreadAPIURL, Token: cfg.ThreadAPIToken,
 		SigningSecret: []byte(cfg.SigningSecret), Timeout: cfg.DispatchTimeout,
+		IdleConns: cfg.Workers,
 	})
 	if err != nil {
 		store.Close()

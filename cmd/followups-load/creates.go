@@ -60,7 +60,7 @@ func (r *runner) creates(ctx context.Context, res *result) error {
 
 	if d.cmd != nil {
 		if m, err := readMemory(d.pid()); err == nil {
-			res.row("followupd memory", "peak RSS (VmHWM) %s; RSS now %s (anon %s, file %s)", mib(m.peak), mib(m.rss), mib(m.anon), mib(m.file))
+			res.row("followupd memory", "peak RSS (VmHWM) %s; RSS now %s (anon %s, file-backed %s)", mib(m.peak), mib(m.rss), mib(m.anon), mib(m.file))
 		}
 		// Every 201 must be a record: the store's own count agrees.
 		want := float64(warmed + b.accepted)

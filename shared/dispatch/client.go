@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,13 +39,23 @@ type Options struct {
 	// Timeout bounds one attempt, the answer's body included. Zero means
 	// DefaultTimeout.
 	Timeout time.Duration
-	// HTTPClient sends the requests; nil means one on http.DefaultTransport.
-	// The Client works on a copy that never follows redirects.
+	// HTTPClient sends the requests; nil means one on a copy of
+	// http.DefaultTransport that keeps up to IdleConns connections to the
+	// thread API open between attempts. The Client works on a copy that
+	// never follows redirects.
 	HTTPClient *http.Client
+	// IdleConns is how many idle connections to keep for reuse when
+	// HTTPClient is nil; zero means DefaultIdleConns. Set it to the number
+	// of concurrent attempts: http.DefaultTransport keeps only two per host,
+	// so a burst of attempts would open a new connection for nearly each.
+	IdleConns int
 	// Clock stamps signatures and reads Retry-After dates; nil means
 	// followup.SystemClock{}.
 	Clock followup.Clock
 }
+
+// DefaultIdleConns is Options.IdleConns's default.
+const DefaultIdleConns = 64
 
 // Client dispatches followups to the thread API, one request per attempt.
 // It is safe for concurrent use.
@@ -93,6 +104,11 @@ func New(o Options) (*Client, error) {
 	hc := http.Client{}
 	if o.HTTPClient != nil {
 		hc = *o.HTTPClient
+	} else {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = cmp.Or(o.IdleConns, DefaultIdleConns)
+		t.MaxIdleConnsPerHost = t.MaxIdleConns
+		hc.Transport = t
 	}
 	// A redirect is an endpoint that moved: an operator's fix, not ours to
 	// follow (and following it would replay a signed POST elsewhere).

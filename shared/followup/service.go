@@ -123,8 +123,10 @@ func (noScheduler) Unschedule(context.Context, string) error { return nil }
 // means it never will.
 func (s *Service) Create(ctx context.Context, req *CreateRequest, idempotencyKey string) (Created, error) {
 	now := s.clock.Now()
+	var hash string
 	if idempotencyKey != "" {
-		orig, err := s.store.Replay(ctx, idempotencyKey, req.Hash, now)
+		hash = req.Hash()
+		orig, err := s.store.Replay(ctx, idempotencyKey, hash, now)
 		if err != nil {
 			return Created{}, s.storeError(ctx, "replay idempotency key", err)
 		}
@@ -164,7 +166,7 @@ func (s *Service) Create(ctx context.Context, req *CreateRequest, idempotencyKey
 	created, err := s.store.Create(ctx, Creation{
 		Followup:       f,
 		IdempotencyKey: idempotencyKey,
-		RequestHash:    req.Hash,
+		RequestHash:    hash,
 		KeyExpiresAt:   now.Add(max(s.retention, MinIdempotencyMemory)),
 		Replace:        &cancel,
 	})

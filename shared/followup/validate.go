@@ -51,10 +51,14 @@ type CreateRequest struct {
 	DelaySeconds *int64
 	// RunAt is set when the request gave a time.
 	RunAt time.Time
-	// Hash identifies the request as JSON, so that the same body with other
-	// key order or white space is the same request for Idempotency-Key.
-	Hash string
+	// fields are the members as sent, for Hash.
+	fields map[string]json.RawMessage
 }
+
+// Hash identifies the request as JSON, so that the same body with other
+// key order or white space is the same request for Idempotency-Key. It is
+// computed on demand: only a create with a key needs it.
+func (r *CreateRequest) Hash() string { return jsonHash(r.fields) }
 
 var createFields = []string{"thread_id", "prompt", "delay_seconds", "run_at", "timezone", "reason", "originating_run_id", "metadata"}
 
@@ -105,7 +109,7 @@ func ParseCreate(body []byte) (*CreateRequest, error) {
 	if err := r.parseMetadata(fields["metadata"]); err != nil {
 		return nil, err
 	}
-	r.Hash = jsonHash(fields)
+	r.fields = fields
 	return &r, nil
 }
 

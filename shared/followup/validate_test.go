@@ -129,10 +129,10 @@ func TestHashIgnoresOrderAndSpace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Hash != b.Hash {
+	if a.Hash() != b.Hash() {
 		t.Error("same JSON, different hash")
 	}
-	if a.Hash == c.Hash {
+	if a.Hash() == c.Hash() {
 		t.Error("different JSON, same hash")
 	}
 }
