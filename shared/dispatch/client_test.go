@@ -1,8 +1,12 @@
 package dispatch
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,5 +93,45 @@ func TestDispatchDropsWhatCannotBeSent(t *testing.T) {
 				t.Errorf("thread received %d requests, want 0", n)
 			}
 		})
+	}
+}
+
+// One attempt is one request: when a kept-alive connection drops under a
+// request, the attempt fails retryably and nothing is resent behind it.
+func TestDroppedReusedConnectionIsOneRequest(t *testing.T) {
+	var mu sync.Mutex
+	requests := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		requests++
+		n := requests
+		mu.Unlock()
+		if n == 2 { // the second request arrives on the kept-alive connection
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	base, _ := url.Parse(srv.URL)
+	c, err := New(Options{BaseURL: base, Clock: fixedClock{now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Dispatch(t.Context(), sampleFollowup(), 1); a.Outcome != followup.OutcomeSuccess {
+		t.Fatalf("first attempt: %+v", a)
+	}
+	a := c.Dispatch(t.Context(), sampleFollowup(), 2)
+	if a.Outcome != followup.OutcomeRetryableError || a.HTTPStatus != 0 {
+		t.Fatalf("attempt on a dropped connection: %+v", a)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if requests != 2 {
+		t.Fatalf("the thread API received %d requests for 2 attempts", requests)
 	}
 }

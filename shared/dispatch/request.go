@@ -80,6 +80,12 @@ func (c *Client) newRequest(ctx context.Context, f *followup.Followup, attempt i
 	if err != nil {
 		return nil, fmt.Errorf("build request of followup %s: %w", f.ID, err)
 	}
+	// One attempt is one request. net/http resends a request whose body it
+	// can rebuild and that carries an Idempotency-Key when a reused
+	// connection drops; that second request would be invisible to the
+	// attempt count and the runs. Without GetBody it cannot, and the drop
+	// is a retryable error like any other.
+	req.GetBody = nil
 	h := req.Header
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", UserAgent)
