@@ -87,14 +87,14 @@ func openApp(cfg *options, log *slog.Logger) (*app, error) {
 		store.Close()
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	health := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
-	mux.Handle("GET /metrics", telemetry.Handler(reg))
-	mux.Handle("/", api.New(api.Options{Service: a.svc, Token: cfg.APIToken, CursorKey: key, Log: log}))
-	a.handler = mux
+	a.handler = api.New(api.Options{
+		Service: a.svc, Token: cfg.APIToken, CursorKey: key, Log: log,
+		Open: map[string]http.Handler{"/healthz": health, "/metrics": telemetry.Handler(reg)},
+	})
 	return a, nil
 }
 

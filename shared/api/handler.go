@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"runtime"
 	"strconv"
 	"strings"
@@ -29,6 +30,10 @@ type Options struct {
 	CursorKey []byte
 	// Log receives one line per request; nil logs nothing.
 	Log *slog.Logger
+	// Open are routes served without authentication, for probes and
+	// scrapers (followupd's /healthz and /metrics), by exact path, for GET
+	// and HEAD only.
+	Open map[string]http.Handler
 }
 
 // DefaultListLimit and MaxListLimit bound GET /threads/{thread_id}/followups.
@@ -41,6 +46,7 @@ var defaultCursorKey = []byte("followups list cursor v1")
 
 // Handler serves the Followups API.
 type Handler struct {
+	open      map[string]http.Handler
 	svc       *followup.Service
 	token     string
 	cursorKey []byte
@@ -50,7 +56,7 @@ type Handler struct {
 
 // New returns the API handler.
 func New(o Options) *Handler {
-	h := &Handler{svc: o.Service, token: o.Token, cursorKey: o.CursorKey, log: o.Log}
+	h := &Handler{svc: o.Service, token: o.Token, cursorKey: o.CursorKey, log: o.Log, open: o.Open}
 	if h.cursorKey == nil {
 		h.cursorKey = defaultCursorKey
 	}
@@ -91,9 +97,26 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (route string) {
 			writeError(w, followup.Errorf(followup.CodeInternal, "internal error"))
 		}
 	}()
+	if open, ok := h.open[r.URL.Path]; ok {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, followup.Errorf(followup.CodeMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
+			return "method_not_allowed"
+		}
+		open.ServeHTTP(w, r)
+		return r.URL.Path
+	}
 	if !h.authorized(r) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeError(w, followup.Errorf(followup.CodeUnauthorized, "missing or invalid bearer token"))
 		return "unauthorized"
+	}
+	// A path with empty or dot segments names no route. ServeMux would
+	// redirect it to a cleaned path; an API answers 404 instead, and a
+	// proxy that cleans paths cannot make one request mean another.
+	if p := r.URL.EscapedPath(); p != path.Clean(p) {
+		writeError(w, followup.Errorf(followup.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
+		return "not_found"
 	}
 	handler, pattern := h.mux.Handler(r)
 	if pattern == "" {
@@ -118,8 +141,10 @@ func (h *Handler) authorized(r *http.Request) bool {
 	if h.token == "" {
 		return true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.token)) == 1
+	// The scheme is case-insensitive (RFC 9110 §11.1).
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") &&
+		subtle.ConstantTimeCompare([]byte(strings.TrimLeft(got, " ")), []byte(h.token)) == 1
 }
 
 // RequestID returns the request's id: the X-Request-Id it came with, or the

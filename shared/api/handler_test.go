@@ -250,3 +250,45 @@ func TestListPaginationAndThreadEscaping(t *testing.T) {
 		t.Fatalf("other thread touched: %v", r.body)
 	}
 }
+
+func TestPathsThatNeedCleaningAreNotRoutes(t *testing.T) {
+	srv := newServer(t, "tok")
+	for _, p := range []string{"/followups//x", "//followups", "/./followups", "/followups/./x", "/threads/a/../b/followups", "/threads//followups", "/nope//x"} {
+		req, _ := http.NewRequest("GET", srv.URL+p, nil)
+		req.URL.Opaque = p // keep the path as written
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 401 || res.Header.Get("WWW-Authenticate") != "Bearer" {
+			t.Errorf("%s without a token: %d", p, res.StatusCode)
+		}
+		req.Header.Set("Authorization", "bearer tok") // the scheme is case-insensitive
+		res, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 404 || res.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s with a token: %d %s", p, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	}
+}
+
+func TestOpenRoutes(t *testing.T) {
+	svc := followup.New(followup.Config{Store: inmem.NewStore(), Scheduler: inmem.NewScheduler()})
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte("{}"))
+	})
+	srv := httptest.NewServer(api.New(api.Options{Service: svc, Token: "tok", Open: map[string]http.Handler{"/healthz": ok}}))
+	defer srv.Close()
+	if r := do(t, srv, "GET", "/healthz", ""); r.status != 200 {
+		t.Fatalf("GET /healthz without a token: %d", r.status)
+	}
+	r := do(t, srv, "POST", "/healthz", "{}")
+	if code, _ := r.errorCode(); r.status != 405 || code != "method_not_allowed" || r.header.Get("Allow") != "GET, HEAD" {
+		t.Fatalf("POST /healthz: %d %v", r.status, r.body)
+	}
+}
