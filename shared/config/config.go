@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/telemetry"
@@ -84,8 +85,7 @@ var (
 		return nil
 	}}
 	ThreadAPIToken = Setting{Env: "THREAD_API_TOKEN", Usage: "bearer token sent to the thread API", parse: func(c *Config, v string) error {
-		c.ThreadAPIToken = v
-		return nil
+		return token(v, &c.ThreadAPIToken)
 	}}
 	SigningSecret = Setting{Env: "FOLLOWUPS_SIGNING_SECRET", Usage: "HMAC secret for X-Followup-Signature", parse: func(c *Config, v string) error {
 		c.SigningSecret = v
@@ -123,8 +123,7 @@ var (
 		return err
 	}}
 	APIToken = Setting{Env: "FOLLOWUPS_API_TOKEN", Usage: "bearer token required on every API route", parse: func(c *Config, v string) error {
-		c.APIToken = v
-		return nil
+		return token(v, &c.APIToken)
 	}}
 	Addr = Setting{Env: "FOLLOWUPS_ADDR", Default: "127.0.0.1:8080", Usage: "address to listen on", parse: func(c *Config, v string) error {
 		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
@@ -241,6 +240,16 @@ func duration(v string, lo, hi time.Duration, dst *time.Duration) error {
 		return fmt.Errorf("%s is out of range: must be from %s to %s", v, lo, hi)
 	}
 	*dst = d
+	return nil
+}
+
+// token checks a bearer token: it travels in a header, so it cannot hold
+// control characters or spaces, and no client could ever send it.
+func token(v string, dst *string) error {
+	if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) {
+		return fmt.Errorf("the token contains a control character or space; it could never be sent in a header")
+	}
+	*dst = v
 	return nil
 }
 

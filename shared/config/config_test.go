@@ -84,10 +84,12 @@ func TestBadValuesNameTheSetting(t *testing.T) {
 		{"FOLLOWUPS_DISPATCH_TIMEOUT", "0s"},
 		{"FOLLOWUPS_RETENTION", "1s"},
 		{"FOLLOWUPS_LOG_LEVEL", "chatty"},
+		{"THREAD_API_TOKEN", "a\nb"},
+		{"FOLLOWUPS_API_TOKEN", "a b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
-			_, err := config.Load(env(tt.name, tt.value), config.Common...)
+			_, err := config.Load(env(tt.name, tt.value), append(config.Common, config.APIToken)...)
 			if err == nil || !strings.Contains(err.Error(), tt.name) {
 				t.Fatalf("err %v does not name %s", err, tt.name)
 			}

@@ -6,10 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones must not depend on the host: Lambda images may lack zoneinfo
@@ -53,6 +54,9 @@ type CreateRequest struct {
 	RunAt time.Time
 	// fields are the members as sent, for Hash.
 	fields map[string]json.RawMessage
+	// delayLiteral is delay_seconds as written, for an error about an
+	// integer too large for DelaySeconds (which then holds the nearest bound).
+	delayLiteral string
 }
 
 // Hash identifies the request as JSON, so that the same body with other
@@ -116,6 +120,9 @@ func ParseCreate(body []byte) (*CreateRequest, error) {
 // parseWhen reads delay_seconds, run_at and timezone.
 func (r *CreateRequest) parseWhen(fields map[string]json.RawMessage) error {
 	delay, hasDelay := present(fields, "delay_seconds")
+	// run_at is not one of the optional strings for which "" means absent:
+	// an empty run_at is a time that does not parse.
+	_, hasRunAt := present(fields, "run_at")
 	runAt, err := stringField(fields, "run_at")
 	if err != nil {
 		return err
@@ -125,19 +132,19 @@ func (r *CreateRequest) parseWhen(fields map[string]json.RawMessage) error {
 		return err
 	}
 	switch {
-	case hasDelay && runAt != "":
+	case hasDelay && hasRunAt:
 		return FieldErrorf(CodeInvalidArgument, "delay_seconds", "give exactly one of delay_seconds and run_at, not both")
-	case !hasDelay && runAt == "":
+	case !hasDelay && !hasRunAt:
 		return FieldErrorf(CodeInvalidArgument, "delay_seconds", "one of delay_seconds and run_at is required")
 	case hasDelay:
 		if zone != "" {
 			return FieldErrorf(CodeInvalidArgument, "timezone", "timezone goes only with a run_at that has no UTC offset, not with delay_seconds")
 		}
-		n, err := integerField(delay, "delay_seconds")
+		n, literal, err := integerField(delay, "delay_seconds")
 		if err != nil {
 			return err
 		}
-		r.DelaySeconds = &n
+		r.DelaySeconds, r.delayLiteral = &n, literal
 		return nil
 	}
 	t, err := ParseRunAt(runAt, zone)
@@ -148,6 +155,11 @@ func (r *CreateRequest) parseWhen(fields map[string]json.RawMessage) error {
 	return nil
 }
 
+// rfc3339 is RFC 3339's date-time (§5.6), with the offset optional (a
+// wall-clock time for a time zone): date, "T" (or "t"), hh:mm:, seconds,
+// fraction, and "Z" (or "z") or ±hh:mm. Ranges are checked by time.Parse.
+var rfc3339 = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:)(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$`)
+
 // localLayout is RFC 3339 without the offset: a wall-clock time.
 const localLayout = "2006-01-02T15:04:05.999999999"
 
@@ -155,16 +167,37 @@ const localLayout = "2006-01-02T15:04:05.999999999"
 // zone zone. A wall-clock time that does not exist there (a DST gap) is an
 // error; one that exists twice (a DST overlap) is the earlier instant.
 func ParseRunAt(s, zone string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+	bad := FieldErrorf(CodeInvalidArgument, "run_at", "run_at must be an RFC 3339 time such as 2026-01-02T15:04:05Z, got %q", truncate(s, 64))
+	m := rfc3339.FindStringSubmatch(s)
+	if m == nil {
+		return time.Time{}, bad
+	}
+	date, hhmm, sec, frac, offset := m[1], m[2], m[3], m[4], strings.ToUpper(m[5])
+	if len(offset) == 6 && (offset[1:3] > "23" || offset[4:6] > "59") {
+		return time.Time{}, bad
+	}
+	// RFC 3339 allows a leap second, :60; Go's time does not. It is read
+	// as the first instant of the next second.
+	leap := time.Duration(0)
+	if sec == "60" {
+		sec, leap = "59", time.Second
+	}
+	text := date + "T" + hhmm + sec + frac
+	if offset != "" {
 		if zone != "" {
 			return time.Time{}, FieldErrorf(CodeInvalidArgument, "timezone", "timezone goes only with a run_at that has no UTC offset; run_at %q has one", s)
 		}
-		return t.UTC(), nil
+		t, err := time.Parse(time.RFC3339Nano, text+offset)
+		if err != nil {
+			return time.Time{}, bad
+		}
+		return t.Add(leap).UTC(), nil
 	}
-	wall, err := time.Parse(localLayout, s)
+	wall, err := time.Parse(localLayout, text)
 	if err != nil {
-		return time.Time{}, FieldErrorf(CodeInvalidArgument, "run_at", "run_at must be an RFC 3339 time such as 2026-01-02T15:04:05Z, got %q", s)
+		return time.Time{}, bad
 	}
+	wall = wall.Add(leap)
 	if zone == "" {
 		return time.Time{}, FieldErrorf(CodeInvalidArgument, "timezone", "run_at %q has no UTC offset, so timezone (an IANA name such as Europe/Paris) is required", s)
 	}
@@ -222,7 +255,11 @@ func (r *CreateRequest) When(now time.Time, lim Limits) (time.Time, error) {
 		n := *r.DelaySeconds
 		lo, hi := int64(lim.MinDelay/time.Second), int64(lim.MaxDelay/time.Second)
 		if n < lo || n > hi {
-			return time.Time{}, FieldErrorf(CodeOutOfRange, "delay_seconds", "delay_seconds out of range: must be in %d..%d, got %d", lo, hi, n)
+			got := r.delayLiteral
+			if got == "" {
+				got = strconv.FormatInt(n, 10)
+			}
+			return time.Time{}, FieldErrorf(CodeOutOfRange, "delay_seconds", "delay_seconds out of range: must be in %d..%d, got %s", lo, hi, truncate(got, 40))
 		}
 		return now.Add(time.Duration(n) * time.Second).UTC(), nil
 	}
@@ -245,11 +282,31 @@ func (r *CreateRequest) parseMetadata(raw json.RawMessage) error {
 	if err := json.Compact(&buf, raw); err != nil {
 		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata must be a JSON object")
 	}
-	if buf.Len() > MaxMetadataBytes {
-		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata is too large: at most %d bytes encoded, got %d", MaxMetadataBytes, buf.Len())
+	if n := encodedSize(buf.Bytes()); n > MaxMetadataBytes {
+		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata is too large: at most %d bytes encoded, got %d", MaxMetadataBytes, n)
 	}
+	// The object travels as the client wrote it, white space aside.
 	r.Metadata = buf.Bytes()
 	return nil
+}
+
+// encodedSize is the size of a JSON value re-encoded compactly: strings as
+// UTF-8, with only the escapes JSON requires, so "\u00e9" and "é" weigh
+// the same. Numbers keep their literal.
+func encodedSize(compact []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(compact))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return len(compact)
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return len(compact)
+	}
+	return out.Len() - 1 // Encode ends with a newline
 }
 
 // ValidateThreadID checks a thread id from a body or a path.
@@ -361,15 +418,21 @@ func stringField(fields map[string]json.RawMessage, name string) (string, error)
 var integerLiteral = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 
 // integerField reads a JSON integer literal: 60, not "60", 60.0 or 6e1.
-func integerField(raw json.RawMessage, name string) (int64, error) {
+// An integer beyond int64 saturates to the nearest bound, so the range
+// check reports it with the range; literal keeps it as written.
+func integerField(raw json.RawMessage, name string) (n int64, literal string, err error) {
+	literal = string(raw)
 	if !integerLiteral.Match(raw) {
-		return 0, FieldErrorf(CodeInvalidArgument, name, "%s must be an integer, got %s", name, truncate(string(raw), 40))
+		return 0, "", FieldErrorf(CodeInvalidArgument, name, "%s must be an integer, got %s", name, truncate(literal, 40))
 	}
-	var n int64
-	if _, err := fmt.Sscan(string(raw), &n); err != nil {
-		return 0, FieldErrorf(CodeOutOfRange, name, "%s out of range: got %s", name, truncate(string(raw), 40))
+	n, err = strconv.ParseInt(literal, 10, 64)
+	if err != nil { // only a range error is left
+		n = math.MaxInt64
+		if literal[0] == '-' {
+			n = math.MinInt64
+		}
 	}
-	return n, nil
+	return n, literal, nil
 }
 
 // hasLoneSurrogate reports whether a raw JSON string escapes half a UTF-16
@@ -405,11 +468,13 @@ func countBackslashes(s string) int {
 }
 
 // jsonHash hashes the members canonically: json.Marshal sorts map keys and
-// drops insignificant white space. Null members count as absent.
+// drops insignificant white space. Members that count as absent (null, and
+// "" for the optional strings) are left out, so a body that says the same
+// thing hashes the same.
 func jsonHash(fields map[string]json.RawMessage) string {
 	canon := map[string]any{}
 	for name, raw := range fields {
-		if string(raw) == "null" {
+		if string(raw) == "null" || (string(raw) == `""` && slices.Contains(optionalStrings, name)) {
 			continue
 		}
 		dec := json.NewDecoder(bytes.NewReader(raw))
@@ -422,6 +487,9 @@ func jsonHash(fields map[string]json.RawMessage) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// optionalStrings are the fields for which an empty string is absent.
+var optionalStrings = []string{"reason", "originating_run_id", "timezone"}
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

@@ -19,6 +19,10 @@ func TestParseCreate(t *testing.T) {
 	}{
 		{"minimal delay", `{"thread_id":"t","prompt":"p","delay_seconds":60}`, "", ""},
 		{"run_at with offset", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00.5+01:00"}`, "", ""},
+		{"run_at lower-case t and z", `{"thread_id":"t","prompt":"p","run_at":"2026-11-29t19:00:00z"}`, "", ""},
+		{"run_at leap second", `{"thread_id":"t","prompt":"p","run_at":"2026-12-31T23:59:60Z"}`, "", ""},
+		{"huge integer is a number, checked against the range later", `{"thread_id":"t","prompt":"p","delay_seconds":100000000000000000000000}`, "", ""},
+		{"metadata measured re-encoded", `{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":{"k":"` + strings.Repeat(`\u00e9`, 2044) + `"}}`, "", ""},
 		{"run_at local with zone", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00","timezone":"Europe/Paris"}`, "", ""},
 		{"every optional field", `{"thread_id":"t/1 é","prompt":"p","delay_seconds":60,"reason":"r","originating_run_id":"run","metadata":{"a":[1,2]}}`, "", ""},
 		{"nulls are absent", `{"thread_id":"t","prompt":"p","delay_seconds":60,"reason":null,"metadata":null,"run_at":null,"timezone":null}`, "", ""},
@@ -64,7 +68,13 @@ func TestParseCreate(t *testing.T) {
 		{"delay 60.0", `{"thread_id":"t","prompt":"p","delay_seconds":60.0}`, followup.CodeInvalidArgument, "delay_seconds"},
 		{"delay exponent", `{"thread_id":"t","prompt":"p","delay_seconds":6e1}`, followup.CodeInvalidArgument, "delay_seconds"},
 		{"delay bool", `{"thread_id":"t","prompt":"p","delay_seconds":true}`, followup.CodeInvalidArgument, "delay_seconds"},
-		{"delay huge integer", `{"thread_id":"t","prompt":"p","delay_seconds":100000000000000000000000}`, followup.CodeOutOfRange, "delay_seconds"},
+		{"run_at empty", `{"thread_id":"t","prompt":"p","run_at":""}`, followup.CodeInvalidArgument, "run_at"},
+		{"run_at empty beside delay", `{"thread_id":"t","prompt":"p","delay_seconds":60,"run_at":""}`, followup.CodeInvalidArgument, "delay_seconds"},
+		{"run_at offset hour 24", `{"thread_id":"t","prompt":"p","run_at":"2026-11-29T19:00:00+24:00"}`, followup.CodeInvalidArgument, "run_at"},
+		{"run_at offset minute 60", `{"thread_id":"t","prompt":"p","run_at":"2026-11-29T19:00:00+23:60"}`, followup.CodeInvalidArgument, "run_at"},
+		{"run_at comma fraction", `{"thread_id":"t","prompt":"p","run_at":"2026-11-29T19:00:00,5Z"}`, followup.CodeInvalidArgument, "run_at"},
+		{"run_at without seconds", `{"thread_id":"t","prompt":"p","run_at":"2026-11-29T19:00Z"}`, followup.CodeInvalidArgument, "run_at"},
+		{"run_at month 13", `{"thread_id":"t","prompt":"p","run_at":"2026-13-29T19:00:00Z"}`, followup.CodeInvalidArgument, "run_at"},
 		{"timezone with delay", `{"thread_id":"t","prompt":"p","delay_seconds":60,"timezone":"UTC"}`, followup.CodeInvalidArgument, "timezone"},
 		{"timezone with offset run_at", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00Z","timezone":"UTC"}`, followup.CodeInvalidArgument, "timezone"},
 		{"local run_at without zone", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00"}`, followup.CodeInvalidArgument, "timezone"},
@@ -132,6 +142,13 @@ func TestHashIgnoresOrderAndSpace(t *testing.T) {
 	if a.Hash() != b.Hash() {
 		t.Error("same JSON, different hash")
 	}
+	d, err := followup.ParseCreate([]byte(`{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":{"a":1,"b":2},"reason":"","run_at":null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Hash() != d.Hash() {
+		t.Error("absent members (null, empty optional strings) changed the hash")
+	}
 	if a.Hash() == c.Hash() {
 		t.Error("different JSON, same hash")
 	}
@@ -156,6 +173,8 @@ func TestWhen(t *testing.T) {
 		{"run_at in past", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T11:00:00Z"}`, time.Time{}, followup.CodeOutOfRange, "run_at"},
 		{"run_at too far", `{"thread_id":"t","prompt":"p","run_at":"2026-11-29T12:00:00Z"}`, time.Time{}, followup.CodeOutOfRange, "run_at"},
 		{"local time", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T14:00:00","timezone":"Europe/Paris"}`, now.Add(time.Hour), "", ""},
+		{"delay beyond int64", `{"thread_id":"t","prompt":"p","delay_seconds":99999999999999999999999}`, time.Time{}, followup.CodeOutOfRange, "delay_seconds"},
+		{"delay below int64", `{"thread_id":"t","prompt":"p","delay_seconds":-99999999999999999999999}`, time.Time{}, followup.CodeOutOfRange, "delay_seconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,13 +198,17 @@ func TestWhen(t *testing.T) {
 }
 
 func TestOutOfRangeMessage(t *testing.T) {
-	r, err := followup.ParseCreate([]byte(`{"thread_id":"t","prompt":"p","delay_seconds":5}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = r.When(time.Now(), followup.DefaultLimits)
-	if want := "delay_seconds out of range: must be in 60..86400, got 5"; err == nil || err.Error() != want {
-		t.Fatalf("message %q, want %q", err, want)
+	for delay, want := range map[string]string{
+		"5":                       "delay_seconds out of range: must be in 60..86400, got 5",
+		"99999999999999999999999": "delay_seconds out of range: must be in 60..86400, got 99999999999999999999999",
+	} {
+		r, err := followup.ParseCreate([]byte(`{"thread_id":"t","prompt":"p","delay_seconds":` + delay + `}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = r.When(time.Now(), followup.DefaultLimits); err == nil || err.Error() != want {
+			t.Fatalf("message %q, want %q", err, want)
+		}
 	}
 }
 
