@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/followups/followups/internal/benchcpu"
+
 	"github.com/followups/followups/shared/api"
 	"github.com/followups/followups/shared/embedded"
 	"github.com/followups/followups/shared/followup"
@@ -66,7 +68,7 @@ func benchCreate(b *testing.B, store followup.Store, scheduler followup.Schedule
 	b.SetParallelism(32)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu, ok := processCPU()
+	reportCPU := benchcpu.Start(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1)
@@ -79,7 +81,7 @@ func benchCreate(b *testing.B, store followup.Store, scheduler followup.Schedule
 			}
 		}
 	})
-	reportCPU(b, cpu, ok)
+	reportCPU()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
 }
 

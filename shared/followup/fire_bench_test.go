@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/followups/followups/internal/benchcpu"
+
 	"github.com/followups/followups/shared/dispatch"
 	"github.com/followups/followups/shared/embedded"
 	"github.com/followups/followups/shared/followup"
@@ -123,7 +125,7 @@ func benchFire(b *testing.B, store followup.Store, d followup.Dispatcher, worker
 	next.Store(0)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu, ok := processCPU()
+	reportCPU := benchcpu.Start(b)
 	for range min(workers, b.N) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < b.N; i = int(next.Add(1) - 1) {
@@ -134,6 +136,6 @@ func benchFire(b *testing.B, store followup.Store, d followup.Dispatcher, worker
 		})
 	}
 	wg.Wait()
-	reportCPU(b, cpu, ok)
+	reportCPU()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fires/s")
 }
