@@ -229,3 +229,49 @@ func TestInvariant1EveryFollowupSettlesOnce(t *testing.T) {
 	}
 	t.Logf("outcomes: %v", tally)
 }
+
+// The drop reasons that need a message no client can send, reached through
+// followupd's real queue: a message for a followup with no record, and
+// messages without a usable followup or thread id.
+func TestQueueOnlyDropReasons(t *testing.T) {
+	s, u := newSink(t, func(string, int) int { return 201 })
+	a := testApp(t, u)
+
+	_ = a.queue.SendRaw([]byte(`{"followup_id":"fu_orphan","thread_id":"t-1"}`), nil, 0)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := a.store.Get(context.Background(), "fu_orphan"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	orphan := a.waitSettled(t, "fu_orphan")
+	if orphan.Status != followup.StatusFailedDropped || orphan.DropReason != followup.DropRecordMissing {
+		t.Fatalf("orphan message: %+v", orphan)
+	}
+
+	f := a.create(t, `{"thread_id":"t-2","prompt":"p","delay_seconds":60}`)
+	_ = a.queue.SendRaw([]byte(`{"followup_id":"`+f.ID+`"}`), nil, 0)
+	got := a.waitSettled(t, f.ID)
+	if got.Status != followup.StatusFailedDropped || got.DropReason != followup.DropInvalidMessage || got.Attempts != 0 {
+		t.Fatalf("message without a thread id: %+v", got)
+	}
+
+	_ = a.queue.SendRaw([]byte(`not json`), nil, 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var kept []followup.DeadLetterRecord
+		_ = a.store.DeadLetters(context.Background(), func(d followup.DeadLetterRecord) error {
+			kept = append(kept, d)
+			return nil
+		})
+		if len(kept) == 1 && kept[0].Body == "not json" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the unparsable message was not kept: %+v", kept)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if req, _ := s.counts(f.ID); req != 0 {
+		t.Fatalf("the thread got %d requests", req)
+	}
+}
