@@ -233,3 +233,21 @@ func (e *EMF) write(l *emfLine) {
 	defer e.mu.Unlock()
 	_, _ = e.w.Write(b)
 }
+
+// millis is d in milliseconds, keeping sub-millisecond precision.
+func millis(d time.Duration) float64 {
+	return float64(d) / float64(time.Millisecond)
+}
+
+// The non-metric properties of an EMF line, named as the log fields are, so
+// one Logs Insights query reads both.
+const (
+	KeyFollowupID = "followup_id"
+	KeyThreadID   = "thread_id"
+	KeyAttempt    = "attempt"  // the number of one dispatch attempt
+	KeyAttempts   = "attempts" // attempts made so far
+	KeyOutcome    = "outcome"
+	KeyDropReason = "drop_reason"
+	KeyHTTPStatus = "http_status"
+	KeyRunAt      = "run_at"
+)

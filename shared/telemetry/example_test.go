@@ -25,9 +25,5 @@ func ExampleNewLogger() {
 		panic(err)
 	}
 	log := telemetry.NewLogger(os.Stderr, level)
-	obs := telemetry.Multi(
-		telemetry.NewLogObserver(log),
-		telemetry.NewEMF(os.Stdout, "", followup.SystemClock{}),
-	)
-	_ = obs // pass to the services as their followup.Observer
+	log.Warn("followup dropped", "followup_id", "fu_01", "drop_reason", "thread_not_found")
 }

@@ -5,12 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/telemetry"
 )
 
@@ -90,74 +88,5 @@ func TestParseLevel(t *testing.T) {
 				t.Errorf("ParseLevel(%q) = %v, %v; want %v, ok=%v", tc.give, got, err, tc.want, tc.ok)
 			}
 		})
-	}
-}
-
-func TestFollowupAttrsOmitUserContent(t *testing.T) {
-	f := dropped(followup.DropRetriesExhausted)
-	f.Attempts = 4
-	var keys []string
-	for _, a := range telemetry.FollowupAttrs(f) {
-		keys = append(keys, a.Key)
-		if strings.Contains(a.Value.String(), secret) {
-			t.Errorf("attribute %s carries user content", a.Key)
-		}
-	}
-	want := []string{"followup_id", "thread_id", "status", "attempts", "drop_reason"}
-	if !slices.Equal(keys, want) {
-		t.Errorf("keys = %v, want %v", keys, want)
-	}
-	if telemetry.FollowupAttrs(nil) != nil {
-		t.Error("FollowupAttrs(nil) is not empty")
-	}
-}
-
-func TestLogObserver(t *testing.T) {
-	var buf bytes.Buffer
-	o := telemetry.NewLogObserver(telemetry.NewLogger(&buf, slog.LevelDebug))
-	o.Scheduled(sample(followup.StatusScheduled))
-	for _, oc := range outcomes {
-		o.Attempted(sample(followup.StatusDispatching), attempt(oc), 20*time.Millisecond)
-	}
-	o.Settled(sample(followup.StatusDelivered), 1500*time.Millisecond)
-	o.Settled(sample(followup.StatusCancelled), 0)
-	for _, r := range followup.DropReasons {
-		o.Settled(dropped(r), 0)
-	}
-	o.Settled(sample(followup.StatusScheduled), 0) // not terminal: nothing
-	if strings.Contains(buf.String(), secret) {
-		t.Fatalf("user content leaked into the log:\n%s", buf.String())
-	}
-
-	lines := jsonLines(t, &buf)
-	if want := 1 + len(outcomes) + 2 + len(followup.DropReasons); len(lines) != want {
-		t.Fatalf("got %d lines, want %d", len(lines), want)
-	}
-	drops := 0
-	for _, m := range lines {
-		if m["followup_id"] != "fu_01" || m["thread_id"] != "th_01" {
-			t.Errorf("line without ids: %v", m)
-		}
-		switch m["msg"] {
-		case "followup dropped":
-			drops++
-			if m["level"] != "WARN" || m["drop_reason"] == nil {
-				t.Errorf("drop logged as %v with drop_reason %v, want WARN with a reason", m["level"], m["drop_reason"])
-			}
-		case "dispatch attempt":
-			if m["attempt"] != 1.0 || m["outcome"] == nil || m["latency_ms"] != 20.0 {
-				t.Errorf("attempt line lacks attempt, outcome or latency: %v", m)
-			}
-			if wantWarn := m["outcome"] != "success"; wantWarn != (m["level"] == "WARN") {
-				t.Errorf("attempt %v logged at %v", m["outcome"], m["level"])
-			}
-		case "followup delivered":
-			if m["lateness_ms"] != 1500.0 {
-				t.Errorf("lateness_ms = %v, want 1500", m["lateness_ms"])
-			}
-		}
-	}
-	if drops != len(followup.DropReasons) {
-		t.Errorf("logged %d drops, want %d", drops, len(followup.DropReasons))
 	}
 }
