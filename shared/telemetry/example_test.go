@@ -18,12 +18,3 @@ func ExampleNewEMF() {
 	// Output:
 	// {"_aws":{"Timestamp":1904281689000,"CloudWatchMetrics":[{"Namespace":"Followups","Dimensions":[[],["DropReason"]],"Metrics":[{"Name":"FollowupDropped","Unit":"Count"}]}]},"FollowupDropped":1,"DropReason":"thread_not_found","followup_id":"fu_01","thread_id":"th_01","attempts":1}
 }
-
-func ExampleNewLogger() {
-	level, err := telemetry.ParseLevel("info")
-	if err != nil {
-		panic(err)
-	}
-	log := telemetry.NewLogger(os.Stderr, level)
-	log.Warn("followup dropped", "followup_id", "fu_01", "drop_reason", "thread_not_found")
-}

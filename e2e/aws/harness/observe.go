@@ -56,18 +56,3 @@ func (e *Env) Dropped(id string) []string {
 	}
 	return out
 }
-
-// Logs returns function fn's log lines (every function's when fn is nil)
-// whose msg is msg.
-func (e *Env) Logs(fn *Function, msg string) []map[string]any {
-	var out []map[string]any
-	for _, f := range []*Function{e.Schedule, e.Fire, e.DLQ} {
-		if fn != nil && f != fn {
-			continue
-		}
-		for _, inv := range f.Invocations() {
-			out = append(out, inv.Output.LogsWith(msg)...)
-		}
-	}
-	return out
-}
