@@ -75,7 +75,11 @@ func openApp(cfg *options, log *slog.Logger) (*app, error) {
 			return a.svc.DeadLetter(ctx, d.Body, d.Attributes)
 		},
 		MaxReceiveCount: cfg.Retry.MaxAttempts(),
-		Workers:         cfg.Workers,
+		// A delivery must outlast its attempt's lease (the dispatch timeout
+		// and the writes around it): the queue cancels a handler past its
+		// visibility timeout and delivers the message again.
+		VisibilityTimeout: cfg.Lease() + 30*time.Second,
+		Workers:           cfg.Workers,
 		Logger:          log,
 	})
 	a.timer = embedded.NewTimer(a.queue)
@@ -145,19 +149,21 @@ func (a *app) close(ctx context.Context) {
 	}
 }
 
+// purgeLoop purges at start, then every purgeEvery: a followupd restarted
+// more often than that still purges.
 func (a *app) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(purgeEvery)
 	defer t.Stop()
-	for {
+	for now := time.Now(); ; {
+		if n, err := a.store.Purge(ctx, now); err != nil && ctx.Err() == nil {
+			a.log.Error("purge failed", "error", err)
+		} else if n > 0 {
+			a.log.Info("purged settled followups past retention", "removed", n)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			if n, err := a.store.Purge(ctx, now); err != nil {
-				a.log.Error("purge failed", "error", err)
-			} else if n > 0 {
-				a.log.Info("purged settled followups past retention", "removed", n)
-			}
+		case now = <-t.C:
 		}
 	}
 }

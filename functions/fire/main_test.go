@@ -42,7 +42,6 @@ func TestBadSettingFailsColdStart(t *testing.T) {
 		{Name: "bad thread API token", Variable: "THREAD_API_TOKEN", Value: "line\nbreak"},
 		{Name: "bad dispatch timeout", Variable: "FOLLOWUPS_DISPATCH_TIMEOUT", Value: "soon"},
 		{Name: "bad max retries", Variable: "FOLLOWUPS_MAX_RETRIES", Value: "-1"},
-		{Name: "retry base above max", Variable: "FOLLOWUPS_RETRY_BASE", Value: "10m"},
 		{Name: "bad retention", Variable: "FOLLOWUPS_RETENTION", Value: "forever"},
 	})
 }

@@ -67,8 +67,6 @@ func New(o Options) *Handler {
 	h.mux.HandleFunc("POST /followups", h.create)
 	h.mux.HandleFunc("GET /followups/{id}", h.get)
 	h.mux.HandleFunc("DELETE /followups/{id}", h.cancel)
-	h.mux.HandleFunc("GET /threads/{thread_id}/followups", h.list)
-	h.mux.HandleFunc("DELETE /threads/{thread_id}/followups", h.cancelThread)
 	return h
 }
 
@@ -118,6 +116,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (route string) {
 		writeError(w, followup.Errorf(followup.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 		return "not_found"
 	}
+	if route, ok := h.threadRoute(w, r); ok {
+		return route
+	}
 	handler, pattern := h.mux.Handler(r)
 	if pattern == "" {
 		// The mux would answer in plain text: a 405 for a known path with
@@ -135,6 +136,37 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (route string) {
 	}
 	h.mux.ServeHTTP(w, r)
 	return pattern
+}
+
+// threadRoute serves /threads/{thread_id}/followups. It is matched here
+// rather than by ServeMux, which cannot route an escaped "/" that is the
+// whole segment (/threads/%2F/followups): the thread id is the one escaped
+// segment between the fixed prefix and suffix.
+func (h *Handler) threadRoute(w http.ResponseWriter, r *http.Request) (route string, ok bool) {
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/threads/")
+	if !ok {
+		return "", false
+	}
+	seg, ok := strings.CutSuffix(rest, "/followups")
+	if !ok || seg == "" || strings.Contains(seg, "/") {
+		return "", false
+	}
+	id, err := url.PathUnescape(seg)
+	if err != nil {
+		return "", false
+	}
+	r.SetPathValue("thread_id", id)
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		h.list(w, r)
+		return "GET /threads/{thread_id}/followups", true
+	case http.MethodDelete:
+		h.cancelThread(w, r)
+		return "DELETE /threads/{thread_id}/followups", true
+	}
+	w.Header().Set("Allow", "GET, HEAD, DELETE")
+	writeError(w, followup.Errorf(followup.CodeMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
+	return "method_not_allowed", true
 }
 
 func (h *Handler) authorized(r *http.Request) bool {

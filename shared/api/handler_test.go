@@ -192,8 +192,12 @@ func TestCreateGetCancel(t *testing.T) {
 }
 
 func TestListPaginationAndThreadEscaping(t *testing.T) {
-	srv := newServer(t, "")
-	thread := "team/a b?c#é"
+	for _, thread := range []string{"team/a b?c#é", "/", "//", "a/", "%2F"} {
+		t.Run(thread, func(t *testing.T) { testList(t, newServer(t, ""), thread) })
+	}
+}
+
+func testList(t *testing.T, srv *httptest.Server, thread string) {
 	esc := url.PathEscape(thread)
 	var ids []string
 	for i := range 7 {

@@ -225,8 +225,6 @@ func (c *Config) check() error {
 	switch {
 	case c.Limits.MinDelay > c.Limits.MaxDelay:
 		return fmt.Errorf("%s %s is above %s %s", MinDelay, c.Limits.MinDelay, MaxDelay, c.Limits.MaxDelay)
-	case c.Retry.Base > c.Retry.Max:
-		return fmt.Errorf("%s %s is above %s %s", RetryBase, c.Retry.Base, RetryMax, c.Retry.Max)
 	}
 	return nil
 }

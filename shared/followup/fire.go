@@ -106,8 +106,15 @@ func (s *Service) attempt(ctx context.Context, f *Followup, m Message) Verdict {
 	if _, err := s.store.Apply(ctx, f.ID, Release(f, run, end.Add(wait))); err != nil {
 		return s.lostClaim(ctx, f, err)
 	}
-	s.log.InfoContext(ctx, "attempt failed; will retry", "followup_id", f.ID, "thread_id", f.ThreadID,
-		"attempt", n, "outcome", a.Outcome, "http_status", a.HTTPStatus, "error", loggable(run), "retry_in", wait)
+	msg := "attempt failed; will retry"
+	if n >= s.retry.MaxAttempts() {
+		msg = "attempt failed; no retry left: to the dead-letter queue"
+	}
+	attrs := []any{"followup_id", f.ID, "thread_id", f.ThreadID, "attempt", n, "outcome", a.Outcome, "http_status", a.HTTPStatus, "retry_in", wait}
+	if e := loggable(run); e != "" {
+		attrs = append(attrs, "error", e)
+	}
+	s.log.InfoContext(ctx, msg, attrs...)
 	return RetryAfter(wait)
 }
 

@@ -278,6 +278,9 @@ func (r *CreateRequest) parseMetadata(raw json.RawMessage) error {
 	if raw[0] != '{' {
 		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata must be a JSON object")
 	}
+	if hasLoneSurrogate(raw) {
+		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata is not valid UTF-8 (it escapes a lone surrogate)")
+	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
 		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata must be a JSON object")
@@ -306,7 +309,31 @@ func encodedSize(compact []byte) int {
 	if err := enc.Encode(v); err != nil {
 		return len(compact)
 	}
-	return out.Len() - 1 // Encode ends with a newline
+	// encoding/json also escapes U+2028 and U+2029 (6 bytes for 3), which
+	// JSON does not require.
+	return out.Len() - 1 - 3*lineSeparators(v) // Encode ends with a newline
+}
+
+// lineSeparators counts U+2028 and U+2029 in the strings of v, keys too.
+func lineSeparators(v any) int {
+	count := func(s string) int { return strings.Count(s, "\u2028") + strings.Count(s, "\u2029") }
+	switch v := v.(type) {
+	case string:
+		return count(v)
+	case []any:
+		n := 0
+		for _, e := range v {
+			n += lineSeparators(e)
+		}
+		return n
+	case map[string]any:
+		n := 0
+		for k, e := range v {
+			n += count(k) + lineSeparators(e)
+		}
+		return n
+	}
+	return 0
 }
 
 // ValidateThreadID checks a thread id from a body or a path.
