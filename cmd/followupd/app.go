@@ -80,7 +80,7 @@ func openApp(cfg *options, log *slog.Logger) (*app, error) {
 		// visibility timeout and delivers the message again.
 		VisibilityTimeout: cfg.Lease() + 30*time.Second,
 		Workers:           cfg.Workers,
-		Logger:          log,
+		Logger:            log,
 	})
 	a.timer = embedded.NewTimer(a.queue)
 	a.svc = followup.New(followup.Config{
