@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/telemetry"
 )
 
@@ -86,21 +87,34 @@ func TestTemplateAlarmsNameEmittedMetrics(t *testing.T) {
 				t.Errorf("%s: FOLLOWUPS_METRICS_NAMESPACE is not !Ref MetricsNamespace", name)
 			}
 		case "AWS::CloudWatch::Alarm":
-			ns := get(props, "Namespace")
-			if ns == nil || !isOurNamespace(ns) {
-				continue // an AWS/* metric
-			}
-			var dims []string
-			if d := get(props, "Dimensions"); d != nil {
-				for _, dim := range d.Content {
-					dims = append(dims, get(dim, "Name").Value)
+			// A plain alarm names its metric; a metric math alarm names
+			// one per MetricStat.
+			metrics := []*yaml.Node{props}
+			if m := get(props, "Metrics"); m != nil {
+				metrics = nil
+				for _, q := range m.Content {
+					if stat := get(get(q, "MetricStat"), "Metric"); stat != nil {
+						metrics = append(metrics, stat)
+					}
 				}
 			}
-			metric := get(props, "MetricName").Value
-			if !emitted(metric, dims) {
-				t.Errorf("alarm %s watches %s with dimensions %v, which the code does not emit", name, metric, dims)
+			for _, m := range metrics {
+				ns := get(m, "Namespace")
+				if ns == nil || !isOurNamespace(ns) {
+					continue // an AWS/* metric
+				}
+				var dims []string
+				if d := get(m, "Dimensions"); d != nil {
+					for _, dim := range d.Content {
+						dims = append(dims, get(dim, "Name").Value)
+					}
+				}
+				metric := get(m, "MetricName").Value
+				if !emitted(metric, dims) {
+					t.Errorf("alarm %s watches %s with dimensions %v, which the code does not emit", name, metric, dims)
+				}
+				checked++
 			}
-			checked++
 		}
 	}
 	if checked == 0 {
@@ -173,5 +187,77 @@ func TestTemplateDashboardNamesEmittedMetrics(t *testing.T) {
 	}
 	if seen == 0 {
 		t.Fatal("dashboard shows no Followups metric")
+	}
+}
+
+// The alarms operators rely on: any drop above a threshold, drops that
+// point at a fault at 1, a lost message found by the sweep, dead letters
+// waiting, and every function's errors.
+func TestTemplateAlarms(t *testing.T) {
+	resources := get(loadTemplate(t), "Resources")
+	alarm := func(name string) *yaml.Node {
+		t.Helper()
+		a := get(resources, name)
+		if a == nil || get(a, "Type").Value != "AWS::CloudWatch::Alarm" {
+			t.Fatalf("no alarm %s", name)
+		}
+		p := get(a, "Properties")
+		if topic := get(p, "AlarmActions"); topic == nil || len(topic.Content) != 1 || topic.Content[0].Value != "AlarmTopic" {
+			t.Errorf("alarm %s does not notify AlarmTopic", name)
+		}
+		return p
+	}
+	threshold := func(p *yaml.Node) string { return get(p, "Threshold").Tag + " " + get(p, "Threshold").Value }
+
+	if p := alarm("FollowupDroppedAlarm"); get(p, "MetricName").Value != telemetry.MetricFollowupDropped || threshold(p) != "!Ref DropAlarmThreshold" {
+		t.Errorf("FollowupDroppedAlarm: %s over %s", get(p, "MetricName").Value, threshold(p))
+	}
+	if d := get(get(get(loadTemplate(t), "Parameters"), "DropAlarmThreshold"), "Default"); d == nil || d.Value != "1" {
+		t.Errorf("DropAlarmThreshold default %v, want 1", d)
+	}
+
+	// The fault alarm subtracts exactly the drop reasons that are not a
+	// fault of the system.
+	p := alarm("FaultDropAlarm")
+	if threshold(p) != "!!int 1" {
+		t.Errorf("FaultDropAlarm threshold %s, want 1", threshold(p))
+	}
+	var excluded []string
+	for _, q := range get(p, "Metrics").Content {
+		if d := get(get(get(q, "MetricStat"), "Metric"), "Dimensions"); d != nil {
+			excluded = append(excluded, get(d.Content[0], "Value").Value)
+		}
+	}
+	var notFaults []string
+	for _, r := range followup.DropReasons {
+		if !r.Fault() {
+			notFaults = append(notFaults, string(r))
+		}
+	}
+	slices.Sort(excluded)
+	slices.Sort(notFaults)
+	if !slices.Equal(excluded, notFaults) {
+		t.Errorf("FaultDropAlarm leaves out %v, want exactly %v", excluded, notFaults)
+	}
+
+	if p := alarm("FollowupRedrivenAlarm"); get(p, "MetricName").Value != telemetry.MetricFollowupRedriven || threshold(p) != "!!int 1" {
+		t.Errorf("FollowupRedrivenAlarm: %s over %s", get(p, "MetricName").Value, threshold(p))
+	}
+	if p := alarm("DlqOldestMessageAlarm"); get(p, "MetricName").Value != "ApproximateAgeOfOldestMessage" {
+		t.Errorf("DlqOldestMessageAlarm watches %s", get(p, "MetricName").Value)
+	}
+
+	// Every function has an Errors alarm.
+	errorsOf := map[string]bool{}
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		p := get(resources.Content[i+1], "Properties")
+		if get(resources.Content[i+1], "Type").Value == "AWS::CloudWatch::Alarm" && get(p, "MetricName") != nil && get(p, "MetricName").Value == "Errors" {
+			errorsOf[get(get(p, "Dimensions").Content[0], "Value").Value] = true
+		}
+	}
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		if get(resources.Content[i+1], "Type").Value == "AWS::Serverless::Function" && !errorsOf[resources.Content[i].Value] {
+			t.Errorf("function %s has no Errors alarm", resources.Content[i].Value)
+		}
 	}
 }

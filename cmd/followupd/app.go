@@ -17,23 +17,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/followups/followups/shared/api"
+	"github.com/followups/followups/shared/bolt"
 	"github.com/followups/followups/shared/config"
 	"github.com/followups/followups/shared/dispatch"
-	"github.com/followups/followups/shared/embedded"
 	"github.com/followups/followups/shared/followup"
-	"github.com/followups/followups/shared/telemetry"
+	"github.com/followups/followups/shared/memqueue"
+	"github.com/followups/followups/shared/prom"
 )
 
 // purgeEvery is how often settled records past retention are removed.
 const purgeEvery = 10 * time.Minute
 
-// app is followupd's parts wired together: the embedded store, queue and
+// sweepEvery is how often the sweep looks for followups whose message was
+// lost: a bug, or a message a test dropped; followupd's own queue loses
+// none.
+const sweepEvery = time.Minute
+
+// app is followupd's parts wired together: the store, the queue and the
 // timer, the service, and the HTTP handler with /healthz and /metrics.
 type app struct {
 	log     *slog.Logger
-	store   *embedded.Store
-	queue   *embedded.Queue
-	timer   *embedded.Timer
+	clock   memqueue.Clock
+	store   *bolt.Store
+	queue   *memqueue.Queue
+	timer   *memqueue.Timer
 	svc     *followup.Service
 	handler http.Handler
 	opened  time.Time
@@ -41,13 +48,14 @@ type app struct {
 	cancel  context.CancelFunc
 }
 
-// openApp opens the store and builds every part; nothing runs until start.
-func openApp(cfg *options, log *slog.Logger) (*app, error) {
+// openApp opens the store and builds every part, on clock; nothing runs
+// until start.
+func openApp(cfg *options, log *slog.Logger, clock memqueue.Clock) (*app, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", config.DataDir, err)
 	}
-	a := &app{log: log, opened: time.Now()}
-	store, err := embedded.Open(filepath.Join(cfg.DataDir, "followups.db"), embedded.Options{Retention: cfg.Retention})
+	a := &app{log: log, clock: clock, opened: time.Now()}
+	store, err := bolt.Open(filepath.Join(cfg.DataDir, "followups.db"), bolt.Options{Retention: cfg.Retention})
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
 	}
@@ -69,25 +77,32 @@ func openApp(cfg *options, log *slog.Logger) (*app, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.queue = embedded.NewQueue(embedded.QueueOptions{
-		Handler: func(ctx context.Context, d embedded.Delivery) followup.Verdict { return a.svc.Fire(ctx, d.Body) },
-		DeadLetter: func(ctx context.Context, d embedded.Delivery) followup.Verdict {
-			return a.svc.DeadLetter(ctx, d.Body, d.Attributes)
+	timing := cfg.Timing()
+	a.queue = memqueue.NewQueue(memqueue.QueueOptions{
+		Handler: func(ctx context.Context, d memqueue.Delivery) followup.Verdict { return a.svc.Fire(ctx, d.Followup()) },
+		DeadLetter: func(ctx context.Context, d memqueue.Delivery) followup.Verdict {
+			return a.svc.DeadLetter(ctx, d.Followup())
 		},
-		MaxReceiveCount: cfg.Retry.MaxAttempts(),
-		// A delivery must outlast its attempt's lease (the dispatch timeout
-		// and the writes around it): the queue cancels a handler past its
-		// visibility timeout and delivers the message again.
-		VisibilityTimeout: cfg.Lease() + 30*time.Second,
+		// The same limit and semantics as the fire queue's redrive on AWS.
+		MaxReceiveCount: cfg.MaxReceives,
+		// A delivery outlasts its attempt's lease: the queue cancels a
+		// handler past its visibility timeout and delivers again.
+		VisibilityTimeout: timing.Visibility,
 		Workers:           cfg.Workers,
+		Clock:             clock,
 		Logger:            log,
 	})
-	a.timer = embedded.NewTimer(a.queue)
-	a.svc = followup.New(followup.Config{
-		Store: store, Scheduler: a.timer, Dispatcher: disp, Observer: telemetry.NewPrometheus(reg), Log: log,
-		Limits: cfg.Limits, Retry: cfg.Retry, Lease: cfg.Lease(), Retention: cfg.Retention,
+	a.timer = memqueue.NewTimer(a.queue)
+	a.svc, err = followup.New(followup.Config{
+		Store: store, Scheduler: a.timer, Queues: a.queue, Dispatcher: disp, Clock: clock,
+		Observer: prom.NewObserver(reg), Log: log,
+		Limits: cfg.Limits, Retry: cfg.Retry, Timing: timing, MaxReceives: cfg.MaxReceives, Retention: cfg.Retention,
 	})
-	if err := telemetry.RegisterGauges(reg, a.gauges); err != nil {
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := prom.RegisterGauges(reg, a.gauges); err != nil {
 		store.Close()
 		return nil, err
 	}
@@ -97,15 +112,15 @@ func openApp(cfg *options, log *slog.Logger) (*app, error) {
 	})
 	a.handler = api.New(api.Options{
 		Service: a.svc, Token: cfg.APIToken, CursorKey: key, Log: log,
-		Open: map[string]http.Handler{"/healthz": health, "/metrics": telemetry.Handler(reg)},
+		Open: map[string]http.Handler{"/healthz": health, "/metrics": prom.Handler(reg)},
 	})
 	return a, nil
 }
 
-func (a *app) gauges() telemetry.GaugeValues {
+func (a *app) gauges() prom.GaugeValues {
 	st, _ := a.store.Stats()
 	qs := a.queue.Stats()
-	return telemetry.GaugeValues{
+	return prom.GaugeValues{
 		Followups:  st.Followups,
 		StoreBytes: st.FileBytes,
 		QueueDepth: int64(qs.Visible + qs.InFlight + qs.Delayed + a.timer.Len()),
@@ -130,7 +145,8 @@ func (a *app) start(ctx context.Context) {
 		}
 		a.log.Info("timers rebuilt from store", "pending", n, "elapsed_ms", time.Since(a.opened).Milliseconds())
 	})
-	a.bg.Go(func() { a.purgeLoop(ctx) })
+	a.bg.Go(func() { a.every(ctx, purgeEvery, a.purge) })
+	a.bg.Go(func() { a.every(ctx, sweepEvery, a.sweep) })
 }
 
 // close stops the timer, lets attempts in flight finish (bounded by ctx),
@@ -149,22 +165,35 @@ func (a *app) close(ctx context.Context) {
 	}
 }
 
-// purgeLoop purges at start, then every purgeEvery: a followupd restarted
-// more often than that still purges.
-func (a *app) purgeLoop(ctx context.Context) {
-	t := time.NewTicker(purgeEvery)
-	defer t.Stop()
-	for now := time.Now(); ; {
-		if n, err := a.store.Purge(ctx, now); err != nil && ctx.Err() == nil {
-			a.log.Error("purge failed", "error", err)
-		} else if n > 0 {
-			a.log.Info("purged settled followups past retention", "removed", n)
-		}
+// every calls do at start, then every period on the app's clock, until
+// ctx ends: a followupd restarted more often than period still does it.
+func (a *app) every(ctx context.Context, period time.Duration, do func(ctx context.Context, now time.Time)) {
+	for {
+		now := a.clock.Now()
+		do(ctx, now)
+		ring, release := a.clock.Alarm(now.Add(period))
 		select {
 		case <-ctx.Done():
+			release()
 			return
-		case now = <-t.C:
+		case <-ring:
 		}
+	}
+}
+
+func (a *app) purge(ctx context.Context, now time.Time) {
+	if n, err := a.store.Purge(ctx, now); err != nil && ctx.Err() == nil {
+		a.log.Error("purge failed", "error", err)
+	} else if n > 0 {
+		a.log.Info("purged settled followups past retention", "removed", n)
+	}
+}
+
+func (a *app) sweep(ctx context.Context, _ time.Time) {
+	if n, err := a.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
+		a.log.Error("sweep failed", "error", err)
+	} else if n > 0 {
+		a.log.Info("sweep sent lost messages again", "redriven", n)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/followups/followups/shared/clocktest"
 	"github.com/followups/followups/shared/config"
 	"github.com/followups/followups/shared/dispatch"
 	"github.com/followups/followups/shared/followup"
@@ -61,7 +62,13 @@ func (s *sink) counts(id string) (requests, accepted int) {
 	return s.requests[id], s.accepted[id]
 }
 
-func testApp(t *testing.T, thread *url.URL) *app {
+// testApp is the app on a clock the test moves.
+type testApp struct {
+	*app
+	clock *clocktest.Clock
+}
+
+func newTestApp(t *testing.T, thread *url.URL) *testApp {
 	t.Helper()
 	c, err := config.Load(func(string) (string, bool) { return "", false }, settings...)
 	if err != nil {
@@ -70,18 +77,47 @@ func testApp(t *testing.T, thread *url.URL) *app {
 	c.ThreadAPIURL = thread
 	c.DataDir = t.TempDir()
 	c.Limits.MinDelay = time.Second
-	c.Retry = followup.RetryPolicy{MaxRetries: 3, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	c.Retry = followup.RetryPolicy{MaxAttempts: 4, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}
 	c.DispatchTimeout = 2 * time.Second
-	a, err := openApp(&options{Config: c}, slog.New(slog.DiscardHandler))
+	clock := clocktest.New(time.Now())
+	a, err := openApp(&options{Config: c}, slog.New(slog.DiscardHandler), clock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.start(context.Background())
 	t.Cleanup(func() { a.close(context.Background()) })
-	return a
+	return &testApp{app: a, clock: clock}
 }
 
-func (a *app) create(t *testing.T, body string) *followup.Followup {
+// runUntil moves the app's clock on in steps of 10 ms, letting the app
+// work in real time between steps, until done holds. The app's timers,
+// retries and leases follow the clock; only the thread API is real.
+func (a *testApp) runUntil(t *testing.T, what string, done func() bool) {
+	t.Helper()
+	for range 10000 {
+		if done() {
+			return
+		}
+		a.clock.Advance(10 * time.Millisecond)
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%s: not after 100 s on the app's clock", what)
+}
+
+// at blocks until the app's clock reaches t.
+func (a *testApp) at(at time.Time) {
+	for a.clock.Now().Before(at) {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// idle reports whether the queue holds nothing, delayed or in flight.
+func (a *testApp) idle() bool {
+	st := a.queue.Stats()
+	return st.Visible+st.InFlight+st.Delayed+st.DeadLetter == 0 && a.timer.Len() == 0
+}
+
+func (a *testApp) create(t *testing.T, body string) *followup.Followup {
 	t.Helper()
 	req := httptest.NewRequest("POST", "/followups", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -97,27 +133,25 @@ func (a *app) create(t *testing.T, body string) *followup.Followup {
 	return &f
 }
 
-func (a *app) waitSettled(t *testing.T, id string) *followup.Followup {
+func (a *testApp) get(t *testing.T, id string) *followup.Followup {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		f, err := a.store.Get(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f.Status.Terminal() {
-			return f
-		}
-		time.Sleep(10 * time.Millisecond)
+	f, err := a.store.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("%s did not settle", id)
-	return nil
+	return f
 }
 
-func duplicate(a *app, f *followup.Followup, n int) {
+func (a *testApp) waitSettled(t *testing.T, id string) *followup.Followup {
+	t.Helper()
+	a.runUntil(t, id+" settles", func() bool { return a.get(t, id).Status.Terminal() })
+	return a.get(t, id)
+}
+
+func duplicate(a *testApp, f *followup.Followup, n int) {
 	body, _ := json.Marshal(followup.MessageFor(f))
 	for range n {
-		_ = a.queue.SendRaw(body, nil, 0)
+		_ = a.queue.SendFire(context.Background(), body, nil, 0)
 	}
 }
 
@@ -125,13 +159,13 @@ func duplicate(a *app, f *followup.Followup, n int) {
 // after a success, and concurrent duplicates never dispatch in parallel.
 func TestInvariant2DuplicateQueueMessagesDispatchOnce(t *testing.T) {
 	s, u := newSink(t, func(string, int) int { return 201 })
-	a := testApp(t, u)
+	a := newTestApp(t, u)
 	f := a.create(t, `{"thread_id":"dup","prompt":"p","delay_seconds":1}`)
-	time.Sleep(time.Until(f.RunAt))
+	a.clock.Advance(f.RunAt.Sub(a.clock.Now()))
 	duplicate(a, f, 8) // concurrent with the timer's own message
 	got := a.waitSettled(t, f.ID)
 	duplicate(a, f, 8) // late duplicates after the success
-	time.Sleep(300 * time.Millisecond)
+	a.runUntil(t, "the late duplicates are handled", a.idle)
 	if req, ok := s.counts(f.ID); req != 1 || ok != 1 || got.Status != followup.StatusDelivered || got.Attempts != 1 {
 		t.Fatalf("thread got %d requests (%d accepted); followup %s after %d attempts", req, ok, got.Status, got.Attempts)
 	}
@@ -162,7 +196,7 @@ func TestInvariant1EveryFollowupSettlesOnce(t *testing.T) {
 		}
 		return 201
 	})
-	a := testApp(t, u)
+	a := newTestApp(t, u)
 	const n = 210
 	ids := make([]string, n)
 	cancelled := make([]bool, n)
@@ -173,13 +207,13 @@ func TestInvariant1EveryFollowupSettlesOnce(t *testing.T) {
 		ids[i] = f.ID
 		if i%4 == 0 {
 			wg.Go(func() {
-				time.Sleep(time.Until(f.RunAt))
+				a.at(f.RunAt)
 				duplicate(a, f, 3)
 			})
 		}
 		if i%5 == 0 {
 			wg.Go(func() {
-				time.Sleep(time.Until(f.RunAt.Add(time.Duration(rand.IntN(200)-100) * time.Millisecond)))
+				a.at(f.RunAt.Add(time.Duration(rand.IntN(200)-100) * time.Millisecond))
 				req := httptest.NewRequest("DELETE", "/followups/"+f.ID, nil)
 				rec := httptest.NewRecorder()
 				a.handler.ServeHTTP(rec, req)
@@ -187,7 +221,16 @@ func TestInvariant1EveryFollowupSettlesOnce(t *testing.T) {
 			})
 		}
 	}
-	wg.Wait()
+	racing := make(chan struct{})
+	go func() { wg.Wait(); close(racing) }()
+	a.runUntil(t, "the cancels and duplicates are sent", func() bool {
+		select {
+		case <-racing:
+			return true
+		default:
+			return false
+		}
+	})
 	tally := map[string]int{}
 	for i, id := range ids {
 		f := a.waitSettled(t, id)
@@ -217,10 +260,9 @@ func TestInvariant1EveryFollowupSettlesOnce(t *testing.T) {
 	}
 	// Settled means settled: more duplicates change nothing.
 	for _, id := range ids {
-		f, _ := a.store.Get(context.Background(), id)
-		duplicate(a, f, 1)
+		duplicate(a, a.get(t, id), 1)
 	}
-	time.Sleep(300 * time.Millisecond)
+	a.runUntil(t, "the late duplicates are handled", a.idle)
 	for _, id := range ids {
 		before := a.waitSettled(t, id)
 		if req, _ := s.counts(id); req != before.Attempts {
@@ -235,42 +277,36 @@ func TestInvariant1EveryFollowupSettlesOnce(t *testing.T) {
 // messages without a usable followup or thread id.
 func TestQueueOnlyDropReasons(t *testing.T) {
 	s, u := newSink(t, func(string, int) int { return 201 })
-	a := testApp(t, u)
+	a := newTestApp(t, u)
+	ctx := context.Background()
 
-	_ = a.queue.SendRaw([]byte(`{"followup_id":"fu_orphan","thread_id":"t-1"}`), nil, 0)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := a.store.Get(context.Background(), "fu_orphan"); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
+	_ = a.queue.SendFire(ctx, []byte(`{"followup_id":"fu_orphan","thread_id":"t-1"}`), nil, 0)
+	a.runUntil(t, "the orphan is recorded", func() bool {
+		_, err := a.store.Get(ctx, "fu_orphan")
+		return err == nil
+	})
 	orphan := a.waitSettled(t, "fu_orphan")
 	if orphan.Status != followup.StatusFailedDropped || orphan.DropReason != followup.DropRecordMissing {
 		t.Fatalf("orphan message: %+v", orphan)
 	}
 
 	f := a.create(t, `{"thread_id":"t-2","prompt":"p","delay_seconds":60}`)
-	_ = a.queue.SendRaw([]byte(`{"followup_id":"`+f.ID+`"}`), nil, 0)
+	_ = a.queue.SendFire(ctx, []byte(`{"followup_id":"`+f.ID+`"}`), nil, 0)
 	got := a.waitSettled(t, f.ID)
 	if got.Status != followup.StatusFailedDropped || got.DropReason != followup.DropInvalidMessage || got.Attempts != 0 {
 		t.Fatalf("message without a thread id: %+v", got)
 	}
 
-	_ = a.queue.SendRaw([]byte(`not json`), nil, 0)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var kept []followup.DeadLetterRecord
-		_ = a.store.DeadLetters(context.Background(), func(d followup.DeadLetterRecord) error {
+	_ = a.queue.SendFire(ctx, []byte(`not json`), nil, 0)
+	var kept []followup.DeadLetterRecord
+	a.runUntil(t, "the unparsable message is kept", func() bool {
+		kept = kept[:0]
+		_ = a.store.DeadLetters(ctx, func(d followup.DeadLetterRecord) error {
 			kept = append(kept, d)
 			return nil
 		})
-		if len(kept) == 1 && kept[0].Body == "not json" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the unparsable message was not kept: %+v", kept)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(kept) == 1 && kept[0].Body == "not json"
+	})
 	if req, _ := s.counts(f.ID); req != 0 {
 		t.Fatalf("the thread got %d requests", req)
 	}

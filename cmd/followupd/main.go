@@ -5,8 +5,8 @@
 //	followupd --thread-api-url https://threads.example.com
 //	followupd --demo
 //
-// Every flag may be given as its environment variable (DESIGN §6); run
-// followupd -h for the list.
+// Every flag may be given as its environment variable (README,
+// "Configuration"); run followupd -h for the list.
 package main
 
 import (
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/followups/followups/shared/config"
+	"github.com/followups/followups/shared/memqueue"
 	"github.com/followups/followups/shared/telemetry"
 )
 
@@ -84,7 +85,7 @@ func serve(ctx context.Context, cfg *options, log *slog.Logger, stdout io.Writer
 			cfg.DataDir = dir
 		}
 	}
-	a, err := openApp(cfg, log)
+	a, err := openApp(cfg, log, memqueue.SystemClock{})
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/followups/followups/shared/embedded"
+	"github.com/followups/followups/shared/bolt"
 	"github.com/followups/followups/shared/followup"
 )
 
@@ -137,10 +137,10 @@ func (r *runner) pending(ctx context.Context, res *result) error {
 }
 
 // readStore opens a stopped followupd's store and reads its statistics.
-func readStore(path string) (embedded.Stats, error) {
-	s, err := embedded.Open(path, embedded.Options{})
+func readStore(path string) (bolt.Stats, error) {
+	s, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
-		return embedded.Stats{}, err
+		return bolt.Stats{}, err
 	}
 	defer s.Close()
 	return s.Stats()

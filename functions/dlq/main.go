@@ -1,10 +1,13 @@
-// Command dlq is the Lambda function behind the dead-letter queue. Two
-// kinds of message land there: fire messages SQS gave up on after the last
-// allowed receive, settled failed_dropped / retries_exhausted with the last
-// concrete error, and schedules EventBridge Scheduler could not deliver
-// (their String attributes ERROR_CODE, ERROR_MESSAGE and so on), settled
-// failed_dropped / schedule_delivery_failed. A message it cannot read is
-// kept in the table as a dead-letter record, not lost.
+// Command dlq is the Lambda function behind the dead-letter queue. Three
+// kinds of message land there: fire messages the fire function moved
+// after a followup's last allowed attempt failed (settled failed_dropped /
+// retries_exhausted with the last concrete error); fire messages the
+// queue itself gave up on (its maxReceiveCount) while the followup still
+// had attempts (sent back to the fire queue, at most three times, then
+// settled queue_exhausted); and schedules EventBridge Scheduler could not
+// deliver (String attributes ERROR_CODE, ERROR_MESSAGE and so on),
+// settled schedule_delivery_failed. A message it cannot read is kept in
+// the table as a dead-letter record, not lost.
 package main
 
 import (
@@ -14,17 +17,24 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/followups/followups/shared/config"
 	"github.com/followups/followups/shared/dynamo"
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/lambdafn"
 	"github.com/followups/followups/shared/lambdasqs"
+	"github.com/followups/followups/shared/sqs"
 	"github.com/followups/followups/shared/telemetry"
 )
 
-// settings are the variables the function reads (DESIGN §6).
-var settings = []config.Setting{config.Table, config.MetricsNamespace, config.Retention, config.LogLevel}
+// settings are the variables the function reads. The retry budget and the
+// fire queue's receive limit decide whether a dead letter's followup had
+// attempts left.
+var settings = []config.Setting{
+	config.Table, config.FireQueueURL, config.DLQURL, config.MetricsNamespace,
+	config.MaxRetries, config.MaxReceiveCount, config.DispatchTimeout, config.Retention, config.LogLevel,
+}
 
 func main() {
 	lambdafn.Main("dlq", func() (handler, error) {
@@ -42,20 +52,22 @@ func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout,
 		return nil, err
 	}
 	cfg, log := env.Config, env.Log
-	svc := followup.New(followup.Config{
-		Store:     dynamo.New(dynamodb.NewFromConfig(env.AWS), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
-		Observer:  telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
-		Log:       log,
-		Retention: cfg.Retention,
+	client := awssqs.NewFromConfig(env.AWS)
+	dlq := sqs.New(client, cfg.DLQURL)
+	svc, err := followup.New(followup.Config{
+		Store:       dynamo.New(dynamodb.NewFromConfig(env.AWS), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
+		Queues:      sqs.Queues{Fire: sqs.New(client, cfg.FireQueueURL), DeadLetter: dlq},
+		Observer:    telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
+		Log:         log,
+		Retry:       cfg.Retry,
+		Timing:      cfg.Timing(),
+		MaxReceives: cfg.MaxReceives,
+		Retention:   cfg.Retention,
 	})
-	// A dead letter to look at again (its followup's attempt is still in
-	// flight) is reported as a failure and comes back after the queue's
-	// visibility timeout: the function knows the queue only from the
-	// event, so it does not change visibility itself.
-	settle := func(ctx context.Context, body []byte, attrs map[string]string) followup.Verdict {
-		return svc.DeadLetter(ctx, body, attrs)
+	if err != nil {
+		return nil, err
 	}
 	return lambdafn.Invocation(log, env.Calls, func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
-		return lambdasqs.Batch(ctx, e.Records, settle, nil, log), nil
+		return lambdasqs.Batch(ctx, e.Records, svc.DeadLetter, dlq.ChangeVisibility, log), nil
 	}), nil
 }

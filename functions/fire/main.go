@@ -2,8 +2,15 @@
 // followup's message it claims the followup, makes one attempt to post it
 // to its thread, and records the outcome. A message to retry is reported
 // as a partial batch failure after its visibility timeout is set to the
-// retry wait, so no invocation ever sleeps; after the last allowed receive
-// SQS moves it to the dead-letter queue, where the dlq function settles it.
+// retry wait, so no invocation ever sleeps. A message that arrives early
+// goes back as a new message for the rest; after the last allowed attempt
+// fails the function moves the message to the dead-letter queue itself,
+// where the dlq function settles it retries_exhausted.
+//
+// The thread API token and the signing secret are read from Secrets
+// Manager at cold start (THREAD_API_TOKEN_SECRET_ARN,
+// FOLLOWUPS_SIGNING_SECRET_ARN), so no secret sits in the function's
+// configuration.
 package main
 
 import (
@@ -11,10 +18,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/followups/followups/shared/config"
@@ -23,23 +30,19 @@ import (
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/lambdafn"
 	"github.com/followups/followups/shared/lambdasqs"
+	"github.com/followups/followups/shared/secrets"
 	"github.com/followups/followups/shared/sqs"
 	"github.com/followups/followups/shared/telemetry"
 )
 
-// settings are the variables the function reads (DESIGN §6). The fire
-// queue's ARN is checked at start though only its URL is used today.
+// settings are the variables the function reads. The fire queue's ARN is
+// checked at start though only its URL is used.
 var settings = []config.Setting{
-	config.Table, config.FireQueueURL, config.FireQueueARN, config.MetricsNamespace,
-	config.ThreadAPIURL, config.ThreadAPIToken, config.SigningSecret,
-	config.MaxRetries, config.RetryBase, config.RetryMax, config.DispatchTimeout,
+	config.Table, config.FireQueueURL, config.FireQueueARN, config.DLQURL, config.MetricsNamespace,
+	config.ThreadAPIURL, config.ThreadAPIToken, config.SigningSecret, config.ThreadAPITokenSecretARN, config.SigningSecretARN,
+	config.MaxRetries, config.RetryBase, config.RetryMax, config.DispatchTimeout, config.MaxReceiveCount,
 	config.Retention, config.LogLevel,
 }
-
-// recordTime is what one record needs beyond the dispatch timeout: the
-// claim and the write of the result, with room for SDK retries. A record
-// that starts with less of the invocation left is given back unclaimed.
-const recordTime = 5 * time.Second
 
 func main() {
 	lambdafn.Main("fire", func() (handler, error) {
@@ -57,6 +60,9 @@ func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout,
 		return nil, err
 	}
 	cfg, log := env.Config, env.Log
+	if err := readSecrets(ctx, env); err != nil {
+		return nil, err
+	}
 
 	// Without a thread API the dispatcher stays nil: the service then
 	// settles every followup dispatcher_unconfigured, visibly, instead of
@@ -75,21 +81,56 @@ func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout,
 		log.Warn("no thread API configured: every followup will be dropped as dispatcher_unconfigured", "setting", config.ThreadAPIURL.Env)
 	}
 
-	svc := followup.New(followup.Config{
-		Store:      dynamo.New(dynamodb.NewFromConfig(env.AWS), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
-		Dispatcher: disp,
-		Observer:   telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
-		Log:        log,
-		Retry:      cfg.Retry,
-		Lease:      cfg.Lease(),
-		Retention:  cfg.Retention,
+	client := awssqs.NewFromConfig(env.AWS)
+	fireQueue := sqs.New(client, cfg.FireQueueURL)
+	svc, err := followup.New(followup.Config{
+		Store:       dynamo.New(dynamodb.NewFromConfig(env.AWS), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
+		Queues:      sqs.Queues{Fire: fireQueue, DeadLetter: sqs.New(client, cfg.DLQURL)},
+		Dispatcher:  disp,
+		Observer:    telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
+		Log:         log,
+		Retry:       cfg.Retry,
+		Timing:      cfg.Timing(),
+		MaxReceives: cfg.MaxReceives,
+		Retention:   cfg.Retention,
 	})
-	queue := sqs.New(awssqs.NewFromConfig(env.AWS), cfg.FireQueueURL)
-	fire := lambdasqs.NeedTime(cfg.DispatchTimeout+recordTime,
-		func(ctx context.Context, body []byte, _ map[string]string) followup.Verdict {
-			return svc.Fire(ctx, body)
-		}, log)
+	if err != nil {
+		return nil, err
+	}
+	fire := lambdasqs.NeedTime(cfg.Timing().AttemptTime(), svc.Fire, log)
 	return lambdafn.Invocation(log, env.Calls, func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
-		return lambdasqs.Batch(ctx, e.Records, fire, queue.ChangeVisibility, log), nil
+		return lambdasqs.Batch(ctx, e.Records, fire, fireQueue.ChangeVisibility, log), nil
 	}), nil
+}
+
+// readSecrets reads the secrets the template names into the configuration,
+// once: a secret that is missing or unreadable fails the cold start,
+// naming the variable.
+func readSecrets(ctx context.Context, env *lambdafn.Env) error {
+	cfg := env.Config
+	wanted := []struct {
+		arn  string
+		from config.Setting
+		into config.Setting
+	}{
+		{cfg.ThreadAPITokenSecretARN, config.ThreadAPITokenSecretARN, config.ThreadAPIToken},
+		{cfg.SigningSecretARN, config.SigningSecretARN, config.SigningSecret},
+	}
+	var client *secretsmanager.Client
+	for _, w := range wanted {
+		if w.arn == "" {
+			continue
+		}
+		if client == nil {
+			client = secretsmanager.NewFromConfig(env.AWS)
+		}
+		v, err := secrets.Read(ctx, client, w.arn)
+		if err != nil {
+			return fmt.Errorf("%s: %w", w.from, err)
+		}
+		if err := w.into.Set(cfg, v); err != nil {
+			return fmt.Errorf("%s: the secret's value: %w", w.from, err)
+		}
+	}
+	return nil
 }

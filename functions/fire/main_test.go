@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,10 +14,14 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/followups/followups/functions/internal/fntest"
 	"github.com/followups/followups/shared/awscount"
+	"github.com/followups/followups/shared/awstest"
+	"github.com/followups/followups/shared/dispatch"
 	"github.com/followups/followups/shared/dynamo"
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/inmem"
@@ -26,6 +32,7 @@ func validEnv() map[string]string {
 		"FOLLOWUPS_TABLE":          "followups-dev-FollowupsTable-1QW2ER3TY4UI",
 		"FOLLOWUPS_FIRE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/fire",
 		"FOLLOWUPS_FIRE_QUEUE_ARN": "arn:aws:sqs:us-east-1:123456789012:fire",
+		"FOLLOWUPS_DLQ_URL":        "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
 		"THREAD_API_URL":           "https://threads.example.com",
 	}
 }
@@ -38,6 +45,12 @@ func TestBadSettingFailsColdStart(t *testing.T) {
 		{Name: "missing table", Variable: "FOLLOWUPS_TABLE", Value: "<unset>"},
 		{Name: "missing queue URL", Variable: "FOLLOWUPS_FIRE_QUEUE_URL", Value: "<unset>"},
 		{Name: "missing queue ARN", Variable: "FOLLOWUPS_FIRE_QUEUE_ARN", Value: "<unset>"},
+		{Name: "missing dead-letter queue URL", Variable: "FOLLOWUPS_DLQ_URL", Value: "<unset>"},
+		{Name: "receive limit below AWS's minimum", Variable: "FOLLOWUPS_MAX_RECEIVE_COUNT", Value: "4"},
+		{Name: "receive limit below the retry budget", Variable: "FOLLOWUPS_MAX_RECEIVE_COUNT", Value: "6", Also: map[string]string{"FOLLOWUPS_MAX_RETRIES": "5"}},
+		{Name: "bad token secret ARN", Variable: "THREAD_API_TOKEN_SECRET_ARN", Value: "followups/token"},
+		{Name: "token both plain and secret", Variable: "THREAD_API_TOKEN_SECRET_ARN", Value: "arn:aws:secretsmanager:us-east-1:123456789012:secret:t-AbCdEf", Also: map[string]string{"THREAD_API_TOKEN": "tok"}},
+		{Name: "bad signing secret ARN", Variable: "FOLLOWUPS_SIGNING_SECRET_ARN", Value: "arn:aws:s3:::bucket"},
 		{Name: "bad thread API URL", Variable: "THREAD_API_URL", Value: "threads.example.com"},
 		{Name: "bad thread API token", Variable: "THREAD_API_TOKEN", Value: "line\nbreak"},
 		{Name: "bad dispatch timeout", Variable: "FOLLOWUPS_DISPATCH_TIMEOUT", Value: "soon"},
@@ -94,6 +107,8 @@ type fixture struct {
 	stdout *fntest.Output
 	stderr *fntest.Output
 	n      int
+	// env holds more variables for the handler.
+	env map[string]string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -109,8 +124,10 @@ func (x *fixture) handler(threadAPIURL string) func(context.Context, events.SQSE
 		"FOLLOWUPS_TABLE":          x.stack.Table,
 		"FOLLOWUPS_FIRE_QUEUE_URL": x.stack.FireQueueURL,
 		"FOLLOWUPS_FIRE_QUEUE_ARN": x.stack.FireQueueARN,
+		"FOLLOWUPS_DLQ_URL":        x.stack.DLQURL,
 		"FOLLOWUPS_LOG_LEVEL":      "debug",
 	}
+	maps.Copy(env, x.env)
 	if threadAPIURL != "" {
 		env["THREAD_API_URL"] = threadAPIURL
 	}
@@ -125,7 +142,16 @@ func (x *fixture) handler(threadAPIURL string) func(context.Context, events.SQSE
 // due creates a followup that is due now, as if made two minutes ago.
 func (x *fixture) due(thread string) *followup.Followup {
 	x.t.Helper()
-	svc := followup.New(followup.Config{Store: x.store, Scheduler: inmem.NewScheduler(), Clock: past{2 * time.Minute}})
+	return x.dueIn(thread, -time.Minute)
+}
+
+// dueIn creates a followup due in d.
+func (x *fixture) dueIn(thread string, d time.Duration) *followup.Followup {
+	x.t.Helper()
+	svc, err := followup.New(followup.Config{Store: x.store, Scheduler: inmem.NewScheduler(), Clock: past{time.Minute - d}})
+	if err != nil {
+		x.t.Fatal(err)
+	}
 	req, err := followup.ParseCreate([]byte(`{"thread_id":"` + thread + `","prompt":"did the build pass?","delay_seconds":60}`))
 	if err != nil {
 		x.t.Fatal(err)
@@ -135,6 +161,35 @@ func (x *fixture) due(thread string) *followup.Followup {
 		x.t.Fatal(err)
 	}
 	return c.Followup
+}
+
+// release makes one failed attempt on f directly in the store.
+func (x *fixture) release(f *followup.Followup) {
+	x.t.Helper()
+	now := time.Now()
+	claimed, err := x.store.Apply(context.Background(), f.ID, followup.Claim(now, time.Minute, 4))
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	run := followup.Run{Attempt: claimed.Attempts, StartedAt: now, FinishedAt: now, Outcome: followup.OutcomeRetryableError, HTTPStatus: 503, Error: "HTTP 503"}
+	if _, err := x.store.Apply(context.Background(), f.ID, followup.Release(claimed, run, now)); err != nil {
+		x.t.Fatal(err)
+	}
+}
+
+// receive waits a few seconds for one message on queue url.
+func (x *fixture) receive(url string) *sqstypes.Message {
+	x.t.Helper()
+	out, err := awssqs.NewFromConfig(x.cfg).ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{
+		QueueUrl: aws.String(url), MaxNumberOfMessages: 1, WaitTimeSeconds: 5,
+	})
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	if len(out.Messages) == 0 {
+		return nil
+	}
+	return &out.Messages[0]
 }
 
 type past struct{ ago time.Duration }
@@ -257,6 +312,53 @@ func TestFireOnAWS(t *testing.T) {
 		}
 	})
 
+	t.Run("last attempt failed: moved to the dead-letter queue", func(t *testing.T) {
+		api.answer(http.StatusServiceUnavailable)
+		f := x.due("t-last")
+		for range 3 {
+			x.release(f)
+		}
+		e := x.batch(f)
+		resp, calls := x.invoke(handle, e, 2*time.Minute)
+		if len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("failures = %v: a moved message is deleted from the fire queue", failures(resp))
+		}
+		if calls["SQS.SendMessage"] != 1 || calls["SQS.ChangeMessageVisibility"] != 0 {
+			t.Errorf("the last attempt made %v, want one SendMessage", calls)
+		}
+		if got := x.get(f.ID); got.Status != followup.StatusScheduled || got.Attempts != 4 {
+			t.Errorf("followup is %s after %d attempts, want scheduled after 4 (the dlq function settles it)", got.Status, got.Attempts)
+		}
+		if m := x.receive(x.stack.DLQURL); m == nil || aws.ToString(m.Body) != e.Records[0].Body {
+			t.Errorf("the dead-letter queue holds %v, want the fire message", m)
+		}
+	})
+
+	t.Run("early: sent back as a new message for the rest", func(t *testing.T) {
+		api.answer(http.StatusOK)
+		f := x.dueIn("t-early", 3*time.Second)
+		e := x.batch(f)
+		resp, calls := x.invoke(handle, e, 2*time.Minute)
+		if len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("failures = %v: an early message is replaced, not kept", failures(resp))
+		}
+		if calls["SQS.SendMessage"] != 1 || len(api.requests()) != 0 {
+			t.Errorf("an early message made %v and %d dispatches, want one SendMessage", calls, len(api.requests()))
+		}
+		var m *sqstypes.Message
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			if m = x.receive(x.stack.FireQueueURL); m != nil && aws.ToString(m.Body) == e.Records[0].Body {
+				break
+			}
+		}
+		if m == nil || aws.ToString(m.Body) != e.Records[0].Body {
+			t.Fatalf("the fire queue does not hold the message again")
+		}
+		if got := time.Now(); got.Before(f.RunAt) {
+			t.Errorf("the new message arrived at %s, before the followup was due at %s", got, f.RunAt)
+		}
+	})
+
 	t.Run("too little time left: given back unclaimed", func(t *testing.T) {
 		api.answer(http.StatusOK)
 		f := x.due("t-789")
@@ -272,6 +374,52 @@ func TestFireOnAWS(t *testing.T) {
 			t.Errorf("an unclaimed record made %v and %d dispatches", calls, len(api.requests()))
 		}
 	})
+}
+
+// The thread API token and the signing secret come from Secrets Manager:
+// read once at cold start, sent on every attempt, never in the
+// environment.
+func TestFireReadsSecrets(t *testing.T) {
+	x := newFixture(t)
+	sm := secretsmanager.NewFromConfig(x.cfg)
+	secret := func(name, value string) string {
+		out, err := sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(awstest.Name(name)), SecretString: aws.String(value)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.ARN)
+	}
+	x.env = map[string]string{
+		"THREAD_API_TOKEN_SECRET_ARN":  secret("token", "tok-from-secrets-manager"),
+		"FOLLOWUPS_SIGNING_SECRET_ARN": secret("signing", "sign-from-secrets-manager"),
+	}
+	api := &threadAPI{status: http.StatusOK}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	handle := x.handler(srv.URL)
+	f := x.due("t-secret")
+	if resp, _ := x.invoke(handle, x.batch(f), 2*time.Minute); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures = %v", failures(resp))
+	}
+	reqs := api.requests()
+	if len(reqs) != 1 || reqs[0].Header.Get("Authorization") != "Bearer tok-from-secrets-manager" {
+		t.Fatalf("thread API got %d requests, Authorization %q", len(reqs), reqs[0].Header.Get("Authorization"))
+	}
+	if reqs[0].Header.Get(dispatch.SignatureHeader) == "" {
+		t.Fatal("no signature with a signing secret from Secrets Manager")
+	}
+
+	// A secret that cannot be read fails the cold start, naming the variable.
+	x.env["FOLLOWUPS_SIGNING_SECRET_ARN"] = strings.Replace(x.env["FOLLOWUPS_SIGNING_SECRET_ARN"], "signing", "gone", 1)
+	env := map[string]string{
+		"FOLLOWUPS_TABLE": x.stack.Table, "FOLLOWUPS_FIRE_QUEUE_URL": x.stack.FireQueueURL, "FOLLOWUPS_FIRE_QUEUE_ARN": x.stack.FireQueueARN,
+		"FOLLOWUPS_DLQ_URL": x.stack.DLQURL, "THREAD_API_URL": srv.URL,
+	}
+	maps.Copy(env, x.env)
+	_, err := newHandler(context.Background(), fntest.Lookup(env), x.stdout, x.stderr)
+	if err == nil || !strings.HasPrefix(err.Error(), "FOLLOWUPS_SIGNING_SECRET_ARN") {
+		t.Fatalf("cold start with an unreadable secret: %v, want an error naming FOLLOWUPS_SIGNING_SECRET_ARN", err)
+	}
 }
 
 func TestFireWithoutThreadAPI(t *testing.T) {

@@ -1,8 +1,8 @@
-// Command schedule is the Followups HTTP API (DESIGN §2) as a Lambda
-// function behind an API Gateway HTTP API (payload format 2.0). It keeps
-// followups in DynamoDB and makes one EventBridge Scheduler schedule per
-// followup, which puts the followup's message on the fire queue at its
-// time.
+// Command schedule is the Followups HTTP API as a Lambda function behind an
+// API Gateway HTTP API (payload format 2.0). It keeps followups in
+// DynamoDB. A followup due within 15 minutes goes straight to the fire
+// queue with a delay; a later one gets an EventBridge Scheduler schedule,
+// which puts its message on the fire queue a minute ahead of its time.
 //
 // Authentication is API Gateway's (IAM or JWT), so FOLLOWUPS_API_TOKEN is
 // not read. It dispatches nothing, so the thread API settings are not read
@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/followups/followups/shared/api"
 	"github.com/followups/followups/shared/apigw"
@@ -25,17 +26,16 @@ import (
 	"github.com/followups/followups/shared/eventbridge"
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/lambdafn"
+	"github.com/followups/followups/shared/sqs"
 	"github.com/followups/followups/shared/telemetry"
 )
 
-// settings are the variables the function reads (DESIGN §6). The fire
-// queue's URL is checked at start though only its ARN, the schedules'
-// target, is used today; sending short delays straight to the queue
-// (DESIGN §7, planned) will use the URL.
+// settings are the variables the function reads: the fire queue's URL for
+// short delays, its ARN as the schedules' target.
 var settings = []config.Setting{
 	config.Table, config.FireQueueURL, config.FireQueueARN, config.DLQARN,
 	config.ScheduleGroup, config.SchedulerRoleARN, config.MetricsNamespace,
-	config.MinDelay, config.MaxDelay, config.Retention, config.LogLevel,
+	config.MinDelay, config.MaxDelay, config.DirectWithin, config.Retention, config.LogLevel,
 }
 
 // threadRoute is the API route whose thread_id may hold a "/", which an
@@ -59,16 +59,20 @@ func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout,
 	}
 	cfg, log := env.Config, env.Log
 
-	svc := followup.New(followup.Config{
+	svc, err := followup.New(followup.Config{
 		Store: dynamo.New(dynamodb.NewFromConfig(env.AWS), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
 		Scheduler: eventbridge.New(scheduler.NewFromConfig(env.AWS), eventbridge.Config{
 			Group: cfg.ScheduleGroup, QueueARN: cfg.FireQueueARN, RoleARN: cfg.SchedulerRoleARN, DeadLetterARN: cfg.DLQARN,
+			Direct: sqs.New(awssqs.NewFromConfig(env.AWS), cfg.FireQueueURL), DirectWithin: cfg.DirectWithin,
 		}),
 		Observer:  telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
 		Log:       log,
 		Limits:    cfg.Limits,
 		Retention: cfg.Retention,
 	})
+	if err != nil {
+		return nil, err
+	}
 	h := apigw.Rejoin(api.New(api.Options{Service: svc, Log: log}), threadRoute)
 	return lambdafn.Invocation(log, env.Calls, apigw.Handler(h)), nil
 }

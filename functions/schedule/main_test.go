@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/followups/followups/functions/internal/fntest"
 	"github.com/followups/followups/shared/awscount"
@@ -53,6 +55,8 @@ func TestBadSettingFailsColdStart(t *testing.T) {
 		{Name: "bad DLQ ARN", Variable: "FOLLOWUPS_DLQ_ARN", Value: "arn:aws:sns:us-east-1:123456789012:dlq"},
 		{Name: "empty max delay", Variable: "FOLLOWUPS_MAX_DELAY", Value: ""},
 		{Name: "min delay above max", Variable: "FOLLOWUPS_MIN_DELAY", Value: "48h"},
+		{Name: "direct path longer than SQS delays", Variable: "FOLLOWUPS_DIRECT_WITHIN", Value: "16m"},
+		{Name: "direct path too short for a schedule a minute early", Variable: "FOLLOWUPS_DIRECT_WITHIN", Value: "1m"},
 		{Name: "bad namespace", Variable: "FOLLOWUPS_METRICS_NAMESPACE", Value: "AWS/Followups"},
 		{Name: "bad log level", Variable: "FOLLOWUPS_LOG_LEVEL", Value: "loud"},
 	})
@@ -151,9 +155,22 @@ func TestScheduleOnAWS(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create in %s: %d %v", thread, resp.StatusCode, b)
 	}
-	// Without a run or a key: the schedule and one write, nothing else.
-	if calls["Scheduler.CreateSchedule"] != 1 || awscount.Total(calls, "") != 2 {
-		t.Errorf("plain create made %v, want CreateSchedule and one write", calls)
+	// Without a run or a key, due within 15 minutes: straight to the fire
+	// queue, with a delay, and one write; no schedule.
+	if calls["SQS.SendMessage"] != 1 || calls["DynamoDB.PutItem"] != 1 || awscount.Total(calls, "") != 2 {
+		t.Errorf("plain create due in 2 minutes made %v, want SendMessage and one write", calls)
+	}
+	fire, err := awssqs.NewFromConfig(cfg).ReceiveMessage(context.Background(), &awssqs.ReceiveMessageInput{
+		QueueUrl: aws.String(stack.FireQueueURL), MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{"All"},
+	})
+	if err != nil || len(fire.Messages) != 0 {
+		t.Errorf("the fire queue shows %v (%v) at once; the message is delayed", fire, err)
+	}
+	attrs, err := awssqs.NewFromConfig(cfg).GetQueueAttributes(context.Background(), &awssqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(stack.FireQueueURL), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed},
+	})
+	if err != nil || attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed)] != "1" {
+		t.Errorf("delayed messages on the fire queue: %v (%v), want 1", attrs.Attributes, err)
 	}
 	for _, path := range []string{"/threads/" + thread + "/followups", "/threads/" + url.PathEscape(thread) + "/followups"} {
 		list := get

@@ -15,54 +15,58 @@ import (
 	"github.com/followups/followups/internal/benchcpu"
 
 	"github.com/followups/followups/shared/api"
-	"github.com/followups/followups/shared/embedded"
+	"github.com/followups/followups/shared/bolt"
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/inmem"
+	"github.com/followups/followups/shared/memqueue"
 	"github.com/followups/followups/shared/telemetry"
 )
 
 // BenchmarkCreateHandler measures POST /followups through the API handler
 // (httptest request and recorder, no network): parse, validate, schedule,
 // store, answer. Requests run from 32×GOMAXPROCS goroutines, as many HTTP
-// requests are in flight under load, so the embedded store's writes share
+// requests are in flight under load, so the bolt store's writes share
 // their fsyncs (group commit) as they do in followupd.
 //
 //   - inmem: the map store and the recording scheduler, no I/O: the cost
 //     of the handler and the domain alone.
-//   - embedded: the bbolt store in a temporary directory (every create
+//   - bolt: the bbolt store in a temporary directory (every create
 //     fsynced before its answer) and followupd's timer.
-//   - embedded-logged: the same with followupd's JSON request and
+//   - bolt-logged: the same with followupd's JSON request and
 //     "followup scheduled" log lines, written to io.Discard.
 func BenchmarkCreateHandler(b *testing.B) {
 	b.Run("inmem", func(b *testing.B) {
 		benchCreate(b, inmem.NewStore(), inmem.NewScheduler(), nil)
 	})
-	b.Run("embedded", func(b *testing.B) {
-		store, timer := openEmbedded(b)
+	b.Run("bolt", func(b *testing.B) {
+		store, timer := openBolt(b)
 		benchCreate(b, store, timer, nil)
 	})
-	b.Run("embedded-logged", func(b *testing.B) {
-		store, timer := openEmbedded(b)
+	b.Run("bolt-logged", func(b *testing.B) {
+		store, timer := openBolt(b)
 		benchCreate(b, store, timer, telemetry.NewLogger(io.Discard, slog.LevelInfo))
 	})
 }
 
-// openEmbedded opens followupd's store in a temporary directory, with the
+// openBolt opens followupd's store in a temporary directory, with the
 // timer it schedules on (not started: nothing fires during the benchmark).
-func openEmbedded(b *testing.B) (*embedded.Store, *embedded.Timer) {
+func openBolt(b *testing.B) (*bolt.Store, *memqueue.Timer) {
 	b.Helper()
-	store, err := embedded.Open(filepath.Join(b.TempDir(), "followups.db"), embedded.Options{})
+	store, err := bolt.Open(filepath.Join(b.TempDir(), "followups.db"), bolt.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { store.Close() })
-	queue := embedded.NewQueue(embedded.QueueOptions{})
+	queue := memqueue.NewQueue(memqueue.QueueOptions{})
 	b.Cleanup(func() { _ = queue.Shutdown(context.Background()) })
-	return store, embedded.NewTimer(queue)
+	return store, memqueue.NewTimer(queue)
 }
 
 func benchCreate(b *testing.B, store followup.Store, scheduler followup.Scheduler, log *slog.Logger) {
-	svc := followup.New(followup.Config{Store: store, Scheduler: scheduler, Log: log})
+	svc, err := followup.New(followup.Config{Store: store, Scheduler: scheduler, Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
 	h := api.New(api.Options{Service: svc, Log: log})
 	var n atomic.Int64
 	b.SetParallelism(32)

@@ -22,10 +22,13 @@ func (c fixedClock) Now() time.Time { return c.t }
 
 func newServer(t *testing.T, token string) *httptest.Server {
 	t.Helper()
-	svc := followup.New(followup.Config{
+	svc, err := followup.New(followup.Config{
 		Store: inmem.NewStore(), Scheduler: inmem.NewScheduler(),
 		Clock: fixedClock{time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(api.New(api.Options{Service: svc, Token: token}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -281,7 +284,10 @@ func TestPathsThatNeedCleaningAreNotRoutes(t *testing.T) {
 }
 
 func TestOpenRoutes(t *testing.T) {
-	svc := followup.New(followup.Config{Store: inmem.NewStore(), Scheduler: inmem.NewScheduler()})
+	svc, err := followup.New(followup.Config{Store: inmem.NewStore(), Scheduler: inmem.NewScheduler()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte("{}"))

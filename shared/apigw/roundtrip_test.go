@@ -50,10 +50,13 @@ func newAPI(t *testing.T) apiFixture {
 	t.Helper()
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	svc := followup.New(followup.Config{
+	svc, err := followup.New(followup.Config{
 		Store: inmem.NewStore(), Scheduler: inmem.NewScheduler(),
 		Clock: fixedClock{time.Date(2026, 3, 12, 20, 3, 58, 0, time.UTC)},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := apigw.Rejoin(api.New(api.Options{Service: svc, Log: log}), "/threads/{thread_id}/followups")
 	return apiFixture{serve: apigw.Handler(h), logs: logs}
 }

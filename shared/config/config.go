@@ -27,6 +27,10 @@ type Config struct {
 	Retention       time.Duration
 	LogLevel        slog.Level
 
+	// MaxReceives is the fire queue's receive limit (followupd's queue,
+	// the template's FireQueueMaxReceiveCount on AWS).
+	MaxReceives int
+
 	// followupd only.
 	APIToken string
 	Addr     string
@@ -37,18 +41,25 @@ type Config struct {
 	Table            string
 	FireQueueURL     string
 	FireQueueARN     string
+	DLQURL           string
 	DLQARN           string
 	ScheduleGroup    string
 	SchedulerRoleARN string
 	MetricsNamespace string
+	// DirectWithin: followups due sooner after their create skip
+	// EventBridge Scheduler (the schedule function).
+	DirectWithin time.Duration
+	// ThreadAPITokenSecretARN and SigningSecretARN name the Secrets
+	// Manager secrets the fire function reads at cold start.
+	ThreadAPITokenSecretARN string
+	SigningSecretARN        string
 
 	// Given records the settings that were set, by variable name.
 	Given map[string]bool
 }
 
-// Lease is how long one attempt may hold a followup: the dispatch timeout
-// and room to record the result.
-func (c *Config) Lease() time.Duration { return c.DispatchTimeout + 30*time.Second }
+// Timing is the fire path's time limits, derived from the dispatch timeout.
+func (c *Config) Timing() followup.Timing { return followup.NewTiming(c.DispatchTimeout) }
 
 // Setting is one configuration value and how to check it.
 type Setting struct {
@@ -70,6 +81,15 @@ func FlagName(env string) string {
 }
 
 func (s Setting) String() string { return fmt.Sprintf("%s (--%s)", s.Env, FlagName(s.Env)) }
+
+// Set checks v as s's value and sets it in c, as Load would have: for a
+// value that arrives another way (a secret read at start).
+func (s Setting) Set(c *Config, v string) error {
+	if err := s.parse(c, v); err != nil {
+		return fmt.Errorf("%s: %w", s, err)
+	}
+	return nil
+}
 
 // The settings. Each runner lists those it reads.
 var (
@@ -102,7 +122,15 @@ var (
 		if err != nil || n < 0 || n > 100 {
 			return fmt.Errorf("%q is not a whole number from 0 to 100", v)
 		}
-		c.Retry.MaxRetries = n
+		c.Retry.MaxAttempts = n + 1
+		return nil
+	}}
+	MaxReceiveCount = Setting{Env: "FOLLOWUPS_MAX_RECEIVE_COUNT", Default: "20", Usage: "receives of one fire-queue message before the queue gives up on it (at least 5, and max retries + 2)", parse: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("%q is not a whole number from 1 to 1000", v)
+		}
+		c.MaxReceives = n
 		return nil
 	}}
 	RetryBase = Setting{Env: "FOLLOWUPS_RETRY_BASE", Default: "2s", Usage: "wait before the first retry", parse: func(c *Config, v string) error {
@@ -148,18 +176,25 @@ var (
 		return match(v, tableName, "a DynamoDB table name (3-255 of A-Za-z0-9_.-)", &c.Table)
 	}}
 	FireQueueURL = Setting{Env: "FOLLOWUPS_FIRE_QUEUE_URL", Required: true, Usage: "URL of the fire queue", parse: func(c *Config, v string) error {
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%q is not an SQS queue URL", v)
-		}
-		c.FireQueueURL = v
-		return nil
+		return queueURL(v, &c.FireQueueURL)
 	}}
 	FireQueueARN = Setting{Env: "FOLLOWUPS_FIRE_QUEUE_ARN", Required: true, Usage: "ARN of the fire queue", parse: func(c *Config, v string) error {
 		return match(v, sqsARN, "an SQS queue ARN", &c.FireQueueARN)
 	}}
 	DLQARN = Setting{Env: "FOLLOWUPS_DLQ_ARN", Required: true, Usage: "ARN of the dead-letter queue", parse: func(c *Config, v string) error {
 		return match(v, sqsARN, "an SQS queue ARN", &c.DLQARN)
+	}}
+	DLQURL = Setting{Env: "FOLLOWUPS_DLQ_URL", Required: true, Usage: "URL of the dead-letter queue", parse: func(c *Config, v string) error {
+		return queueURL(v, &c.DLQURL)
+	}}
+	DirectWithin = Setting{Env: "FOLLOWUPS_DIRECT_WITHIN", Default: "15m", Usage: "followups due within this of their create skip EventBridge Scheduler (2m to 15m)", parse: func(c *Config, v string) error {
+		return duration(v, eventbridgeMinDirect, eventbridgeMaxDirect, &c.DirectWithin)
+	}}
+	ThreadAPITokenSecretARN = Setting{Env: "THREAD_API_TOKEN_SECRET_ARN", Usage: "Secrets Manager secret holding THREAD_API_TOKEN", parse: func(c *Config, v string) error {
+		return secretARN(v, &c.ThreadAPITokenSecretARN)
+	}}
+	SigningSecretARN = Setting{Env: "FOLLOWUPS_SIGNING_SECRET_ARN", Usage: "Secrets Manager secret holding FOLLOWUPS_SIGNING_SECRET", parse: func(c *Config, v string) error {
+		return secretARN(v, &c.SigningSecretARN)
 	}}
 	ScheduleGroup = Setting{Env: "FOLLOWUPS_SCHEDULE_GROUP", Required: true, Usage: "EventBridge Scheduler group", parse: func(c *Config, v string) error {
 		return match(v, groupName, "a schedule group name (1-64 of A-Za-z0-9_.-)", &c.ScheduleGroup)
@@ -176,11 +211,19 @@ var (
 	}}
 )
 
+// The bounds of FOLLOWUPS_DIRECT_WITHIN (eventbridge.MinDirectWithin and
+// MaxDirectWithin, which this package does not import).
+const (
+	eventbridgeMinDirect = 2 * time.Minute
+	eventbridgeMaxDirect = 15 * time.Minute
+)
+
 var (
-	tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
-	groupName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	sqsARN    = regexp.MustCompile(`^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
-	roleARN   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
+	secretARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$`)
+	tableName        = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+	groupName        = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	sqsARN           = regexp.MustCompile(`^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
+	roleARN          = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
 )
 
 // Common are the settings every runner reads.
@@ -194,7 +237,7 @@ func Load(lookup func(string) (string, bool), settings ...Setting) (*Config, err
 	for _, s := range settings {
 		listed[s.Env] = true
 	}
-	all := append(append([]Setting{}, Common...), APIToken, Addr, DataDir, Workers, MetricsNamespace)
+	all := append(append([]Setting{}, Common...), APIToken, Addr, DataDir, Workers, MetricsNamespace, MaxReceiveCount, DirectWithin)
 	for _, s := range all {
 		if !listed[s.Env] && s.Default != "" {
 			if err := s.parse(c, s.Default); err != nil {
@@ -218,14 +261,45 @@ func Load(lookup func(string) (string, bool), settings ...Setting) (*Config, err
 			return nil, fmt.Errorf("%s: %w", s, err)
 		}
 	}
-	return c, c.check()
+	return c, c.check(listed)
 }
 
-func (c *Config) check() error {
+func (c *Config) check(listed map[string]bool) error {
 	switch {
 	case c.Limits.MinDelay > c.Limits.MaxDelay:
 		return fmt.Errorf("%s %s is above %s %s", MinDelay, c.Limits.MinDelay, MaxDelay, c.Limits.MaxDelay)
+	case c.ThreadAPIToken != "" && c.ThreadAPITokenSecretARN != "":
+		return fmt.Errorf("%s and %s are both set; give the token one way", ThreadAPIToken, ThreadAPITokenSecretARN)
+	case c.SigningSecret != "" && c.SigningSecretARN != "":
+		return fmt.Errorf("%s and %s are both set; give the secret one way", SigningSecret, SigningSecretARN)
 	}
+	if err := c.Timing().Validate(); err != nil {
+		return fmt.Errorf("%s: %w", DispatchTimeout, err)
+	}
+	if listed[MaxReceiveCount.Env] {
+		if err := followup.CheckMaxReceives(c.MaxReceives, c.Retry.MaxAttempts); err != nil {
+			return fmt.Errorf("%s, %s: %w", MaxReceiveCount, MaxRetries, err)
+		}
+	}
+	return nil
+}
+
+// queueURL checks an SQS queue URL.
+func queueURL(v string, dst *string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an SQS queue URL", v)
+	}
+	*dst = v
+	return nil
+}
+
+// secretARN checks a Secrets Manager secret ARN; empty means none.
+func secretARN(v string, dst *string) error {
+	if v != "" && !secretARNPattern.MatchString(v) {
+		return fmt.Errorf("%q is not a Secrets Manager secret ARN (arn:aws:secretsmanager:region:account:secret:name)", v)
+	}
+	*dst = v
 	return nil
 }
 

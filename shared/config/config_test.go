@@ -21,7 +21,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Limits.MinDelay != time.Minute || c.Limits.MaxDelay != 24*time.Hour || c.Retry.MaxRetries != 3 ||
+	if c.Limits.MinDelay != time.Minute || c.Limits.MaxDelay != 24*time.Hour || c.Retry.MaxAttempts != 4 ||
 		c.Retry.Base != 2*time.Second || c.Retry.Max != 5*time.Minute || c.DispatchTimeout != 10*time.Second ||
 		c.Retention != 168*time.Hour || c.ThreadAPIURL != nil || c.MetricsNamespace != "Followups" {
 		t.Fatalf("defaults: %+v", c)

@@ -1,4 +1,4 @@
-// Package config reads the settings of DESIGN §6, the same names for
+// Package config reads the settings (README, "Configuration"), the same names for
 // followupd and the Lambda functions, and checks every value: a bad one
 // stops the process at start with a message naming the setting, and is
 // never silently replaced by a default.

@@ -24,8 +24,8 @@ type update struct {
 	e         *expr
 }
 
-// translate turns t into an update of a followup item.
-func (s *Store) translate(t followup.Transition) update {
+// translate turns t, for the followup id, into an update of its item.
+func (s *Store) translate(id string, t followup.Transition) update {
 	e := newExpr()
 	pk := e.name(attrPK)
 	conds := []string{"attribute_exists(" + pk + ")"}
@@ -49,47 +49,68 @@ func (s *Store) translate(t followup.Transition) update {
 	if t.AttemptsBelow != 0 {
 		conds = append(conds, e.name(attrAttempts)+" < "+e.value(num(t.AttemptsBelow)))
 	}
+	if !t.SweepBy.IsZero() {
+		// sweep_sk is the sweep time and "#id": below the time just after
+		// SweepBy exactly when the sweep time is at or before it.
+		conds = append(conds, e.name(attrSweepSK)+" < "+e.value(str(formatTime(t.SweepBy.Add(time.Nanosecond)))))
+	}
 
-	one := e.value(num(1))
+	var one string // the placeholder of 1, made when needed: DynamoDB refuses unused values
+	plusOne := func(a string) string {
+		if one == "" {
+			one = e.value(num(1))
+		}
+		return e.name(a) + " = " + e.name(a) + " + " + one
+	}
 	set := []string{e.name(attrStatus) + " = " + e.value(str(string(t.To)))}
 	var remove []string
 	assign := func(a string, v types.AttributeValue) { set = append(set, e.name(a)+" = "+e.value(v)) }
+	// change sets a from a pointer: nil keeps it, an empty value removes
+	// it (the item never holds an empty optional attribute).
+	change := func(a string, v types.AttributeValue, empty bool) {
+		if empty {
+			remove = append(remove, e.name(a))
+		} else {
+			assign(a, v)
+		}
+	}
 	if t.CountAttempt {
-		set = append(set, e.name(attrAttempts)+" = "+e.name(attrAttempts)+" + "+one)
+		set = append(set, plusOne(attrAttempts))
 	}
 	if t.AppendRun != nil {
 		run := &types.AttributeValueMemberL{Value: []types.AttributeValue{encodeRun(t.AppendRun)}}
 		set = append(set, e.name(attrRuns)+" = list_append("+e.name(attrRuns)+", "+e.value(run)+")")
 	}
-	if t.LeaseUntil.IsZero() {
-		remove = append(remove, e.name(attrLeaseUntil))
-	} else {
-		assign(attrLeaseUntil, timeAttr(t.LeaseUntil))
+	if v := t.LeaseUntil; v != nil {
+		change(attrLeaseUntil, timeAttr(*v), v.IsZero())
 	}
-	if !t.NextAttemptAt.IsZero() {
-		assign(attrNextAttemptAt, timeAttr(t.NextAttemptAt))
+	if v := t.NextAttemptAt; v != nil {
+		// Always present, zero time included (see encodeFollowup).
+		assign(attrNextAttemptAt, timeAttr(*v))
 	}
-	if t.LastError != nil {
-		if *t.LastError == "" {
-			remove = append(remove, e.name(attrLastError))
+	if v := t.SweepAt; v != nil {
+		if v.IsZero() {
+			remove = append(remove, e.name(attrSweepPK), e.name(attrSweepSK))
 		} else {
-			assign(attrLastError, str(*t.LastError))
+			assign(attrSweepPK, str(sweepPartition))
+			assign(attrSweepSK, str(sweepSK(*v, id)))
 		}
 	}
-	if t.To == followup.StatusFailedDropped {
-		if t.DropReason == "" {
-			remove = append(remove, e.name(attrDropReason))
-		} else {
-			assign(attrDropReason, str(string(t.DropReason)))
-		}
+	if v := t.LastError; v != nil {
+		change(attrLastError, str(*v), *v == "")
+	}
+	if v := t.DropReason; v != nil {
+		change(attrDropReason, str(string(*v)), *v == "")
 	}
 	at := timeAttr(t.At)
-	assign(attrUpdatedAt, at)
+	if !t.Bookkeeping {
+		assign(attrUpdatedAt, at)
+		set = append(set, plusOne(attrVersion))
+	}
 	if t.To.Terminal() {
 		assign(attrSettledAt, at)
 		assign(attrExpires, ttlSeconds(t.At.Add(s.keep)))
 	}
-	set = append(set, e.name(attrVersion)+" = "+e.name(attrVersion)+" + "+one)
 
 	u := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
@@ -107,7 +128,7 @@ const maxApplyTries = 5
 // returns the followup as it stands (ReturnValuesOnConditionCheckFailure),
 // so a conflict costs no extra read.
 func (s *Store) Apply(ctx context.Context, id string, t followup.Transition) (*followup.Followup, error) {
-	u := s.translate(t)
+	u := s.translate(id, t)
 	in := &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.table),
 		Key:                                 followupKey(id),

@@ -57,14 +57,11 @@ func (s *Store) Create(ctx context.Context, c followup.Creation) (followup.Creat
 		return followup.Created{Followup: f.Clone()}, nil
 	}
 	for try := 1; ; try++ {
-		out, retry, err := s.transact(ctx, c, f, try)
-		if err == nil && !retry {
+		out, err := s.transact(ctx, c, f, try)
+		if err == nil {
 			return out, nil
 		}
-		if err == nil {
-			err = errors.New("what it read kept changing under concurrent writes")
-		}
-		if !retry || try == maxCreateTries {
+		if !errors.Is(err, errMoved) || try == maxCreateTries {
 			return followup.Created{}, fmt.Errorf("create followup %s: %w", f.ID, err)
 		}
 		if err := pause(ctx, try); err != nil {
@@ -72,6 +69,11 @@ func (s *Store) Create(ctx context.Context, c followup.Creation) (followup.Creat
 		}
 	}
 }
+
+// errMoved says that what a create read (the run slot, the followup it
+// names, an expired key) changed before the create wrote: nothing was
+// written, and starting over may succeed.
+var errMoved = errors.New("what the create read changed under a concurrent write")
 
 func checkNew(c followup.Creation) error {
 	f := c.Followup
@@ -111,86 +113,117 @@ func (s *Store) put(ctx context.Context, f *followup.Followup) error {
 	return err
 }
 
-// The parts of a create transaction, by position.
-type txParts struct {
+// role names what one item of a create transaction is for, so a
+// cancellation reason can be read by what it refused.
+type role uint8
+
+const (
+	roleFollowup role = iota // the new followup
+	roleKey                  // its idempotency key
+	roleSlot                 // the run slot, moved to it
+	rolePrev                 // the run's previous followup: replaced, or checked
+)
+
+// createTx is a create transaction being built: its items and what each
+// is for.
+type createTx struct {
 	items []types.TransactWriteItem
-	key   int // -1 when absent
-	slot  int
-	prev  int
+	roles []role
 }
 
-// transact makes one attempt at a transactional create. retry reports that
-// what it read changed before it wrote, and a new attempt may succeed.
-func (s *Store) transact(ctx context.Context, c followup.Creation, f *followup.Followup, try int) (_ followup.Created, retry bool, _ error) {
-	p := txParts{key: -1, slot: -1, prev: -1}
+func (t *createTx) add(r role, it types.TransactWriteItem) {
+	t.items = append(t.items, it)
+	t.roles = append(t.roles, r)
+}
+
+// refused returns the role of the first item whose condition failed.
+func (t *createTx) refused(reasons []types.CancellationReason) (role, types.CancellationReason, bool) {
+	for i, r := range reasons {
+		if i < len(t.roles) && aws.ToString(r.Code) == "ConditionalCheckFailed" {
+			return t.roles[i], r, true
+		}
+	}
+	return 0, types.CancellationReason{}, false
+}
+
+// transact makes one attempt at a transactional create. It returns
+// errMoved when what it read changed before it wrote.
+func (s *Store) transact(ctx context.Context, c followup.Creation, f *followup.Followup, try int) (followup.Created, error) {
+	var tx createTx
+	tx.add(roleFollowup, s.putFollowup(f))
+	if c.IdempotencyKey != "" {
+		tx.add(roleKey, s.putKey(c, f))
+	}
+	var replaced *followup.Followup
+	if f.OriginatingRunID != "" {
+		var err error
+		if replaced, err = s.moveSlot(ctx, c, f, &tx); err != nil {
+			return followup.Created{}, err
+		}
+	}
+
+	_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems:      tx.items,
+		ClientRequestToken: aws.String(requestToken(f.ID, try, tx.items)),
+	})
+	if err == nil {
+		return followup.Created{Followup: f.Clone(), Replaced: replaced}, nil
+	}
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return followup.Created{}, err
+	}
+	switch r, reason, ok := tx.refused(tce.CancellationReasons); {
+	case ok && r == roleKey:
+		return s.keyTaken(ctx, c, reason.Item)
+	case ok && r == roleFollowup:
+		return followup.Created{}, followup.ErrExists
+	case ok:
+		return followup.Created{}, errMoved
+	}
+	for _, r := range tce.CancellationReasons {
+		if aws.ToString(r.Code) == "TransactionConflict" {
+			// Another transaction held one of the items; nothing was written.
+			return followup.Created{}, fmt.Errorf("%w: %w", errMoved, err)
+		}
+	}
+	return followup.Created{}, err
+}
+
+// putFollowup is the transaction item that writes the new followup, if its
+// id is free.
+func (s *Store) putFollowup(f *followup.Followup) types.TransactWriteItem {
 	e := newExpr()
-	p.items = append(p.items, types.TransactWriteItem{Put: &types.Put{
+	return types.TransactWriteItem{Put: &types.Put{
 		TableName:                           aws.String(s.table),
 		Item:                                encodeFollowup(f, s.expiry(f)),
 		ConditionExpression:                 aws.String("attribute_not_exists(" + e.name(attrPK) + ")"),
 		ExpressionAttributeNames:            e.Names(),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureNone,
-	}})
-	if c.IdempotencyKey != "" {
-		e := newExpr()
-		// A key that expired at CreatedAt may be taken over; TTL removes
-		// expired keys only some time later.
-		cond := "attribute_not_exists(" + e.name(attrPK) + ") OR " + e.name(attrKeyExpiresAt) + " <= " + e.value(timeAttr(f.CreatedAt))
-		p.key = len(p.items)
-		p.items = append(p.items, types.TransactWriteItem{Put: &types.Put{
-			TableName:                           aws.String(s.table),
-			Item:                                encodeKey(c.IdempotencyKey, keyEntry{followupID: f.ID, hash: c.RequestHash, expiresAt: c.KeyExpiresAt}),
-			ConditionExpression:                 aws.String(cond),
-			ExpressionAttributeNames:            e.Names(),
-			ExpressionAttributeValues:           e.Values(),
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}})
-	}
-	var replaced *followup.Followup
-	if f.OriginatingRunID != "" {
-		var err error
-		if replaced, err = s.moveSlot(ctx, c, f, &p); err != nil {
-			return followup.Created{}, false, err
-		}
-	}
+	}}
+}
 
-	_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems:      p.items,
-		ClientRequestToken: aws.String(requestToken(f.ID, try, p.items)),
-	})
-	if err == nil {
-		return followup.Created{Followup: f.Clone(), Replaced: replaced}, false, nil
-	}
-	var tce *types.TransactionCanceledException
-	if !errors.As(err, &tce) {
-		return followup.Created{}, false, err
-	}
-	reasons := tce.CancellationReasons
-	failed := func(i int) bool {
-		return i >= 0 && i < len(reasons) && aws.ToString(reasons[i].Code) == "ConditionalCheckFailed"
-	}
-	switch {
-	case failed(p.key):
-		return s.keyTaken(ctx, c, reasons[p.key].Item)
-	case failed(0):
-		return followup.Created{}, false, followup.ErrExists
-	case failed(p.slot), failed(p.prev):
-		return followup.Created{}, true, nil
-	}
-	for _, r := range reasons {
-		if aws.ToString(r.Code) == "TransactionConflict" {
-			// Another transaction held one of the items; nothing was written.
-			return followup.Created{}, true, err
-		}
-	}
-	return followup.Created{}, false, err
+// putKey is the item that remembers the idempotency key, if it is free or
+// expired at the followup's creation (TTL removes expired keys only some
+// time later). A refusal returns the key as it stands.
+func (s *Store) putKey(c followup.Creation, f *followup.Followup) types.TransactWriteItem {
+	e := newExpr()
+	cond := "attribute_not_exists(" + e.name(attrPK) + ") OR " + e.name(attrKeyExpiresAt) + " <= " + e.value(timeAttr(f.CreatedAt))
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName:                           aws.String(s.table),
+		Item:                                encodeKey(c.IdempotencyKey, keyEntry{followupID: f.ID, hash: c.RequestHash, expiresAt: c.KeyExpiresAt}),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeNames:            e.Names(),
+		ExpressionAttributeValues:           e.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
 }
 
 // moveSlot reads the run slot of f and the followup it names, and adds to
-// p the slot's move to f and what happens to the previous followup. It
+// tx the slot's move to f and what happens to the previous followup. It
 // returns the previous followup as the transaction leaves it, or nil when
 // there is none pending.
-func (s *Store) moveSlot(ctx context.Context, c followup.Creation, f *followup.Followup, p *txParts) (*followup.Followup, error) {
+func (s *Store) moveSlot(ctx context.Context, c followup.Creation, f *followup.Followup, tx *createTx) (*followup.Followup, error) {
 	slot := slotKey(f.ThreadID, f.OriginatingRunID)
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
@@ -205,28 +238,7 @@ func (s *Store) moveSlot(ctx context.Context, c followup.Creation, f *followup.F
 	if d.err != nil {
 		return nil, fmt.Errorf("read run slot %s: %w", pkOf(slot), d.err)
 	}
-
-	e := newExpr()
-	var cond string
-	if out.Item == nil {
-		cond = "attribute_not_exists(" + e.name(attrPK) + ")"
-	} else {
-		// Conditioned on the id read: two creates racing for one slot
-		// cannot both move it.
-		cond = e.name(attrFollowupID) + " = " + e.value(str(prevID))
-	}
-	it := slotKey(f.ThreadID, f.OriginatingRunID)
-	it[attrFollowupID] = str(f.ID)
-	it[attrExpires] = ttlSeconds(f.RunAt.Add(slotLifetime))
-	p.slot = len(p.items)
-	p.items = append(p.items, types.TransactWriteItem{Put: &types.Put{
-		TableName:                 aws.String(s.table),
-		Item:                      it,
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
-	}})
-
+	tx.add(roleSlot, s.putSlot(f, out.Item != nil, prevID))
 	if prevID == "" || prevID == f.ID {
 		// No previous followup; or the slot names this very id, which the
 		// followup's own condition refuses as taken.
@@ -241,42 +253,76 @@ func (s *Store) moveSlot(ctx context.Context, c followup.Creation, f *followup.F
 	case prev.Status.Terminal():
 		return nil, nil // not pending, and terminal followups never change
 	}
-	p.prev = len(p.items)
 	if c.Replace != nil && c.Replace.Check(prev) == nil {
 		// Apply the transition to the followup exactly as read, so the
 		// result computed here is the one written.
 		t := *c.Replace
 		t.Version = prev.Version
-		u := s.translate(t)
-		p.items = append(p.items, types.TransactWriteItem{Update: &types.Update{
-			TableName:                 aws.String(s.table),
-			Key:                       followupKey(prevID),
-			ConditionExpression:       aws.String(u.condition),
-			UpdateExpression:          aws.String(u.update),
-			ExpressionAttributeNames:  u.e.Names(),
-			ExpressionAttributeValues: u.e.Values(),
-		}})
+		tx.add(rolePrev, s.updatePrev(prevID, t))
 		t.Apply(prev)
 		return prev, nil
 	}
 	// Left as it is (dispatching, or no transition): check that it still
 	// is, so Replaced shows it as it stands.
-	e = newExpr()
-	p.items = append(p.items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+	tx.add(rolePrev, s.checkPrev(prev))
+	return prev, nil
+}
+
+// putSlot is the item that points the run slot at f, if the slot is still
+// as read: absent, or naming prevID. Two creates racing for one slot
+// cannot both move it.
+func (s *Store) putSlot(f *followup.Followup, exists bool, prevID string) types.TransactWriteItem {
+	e := newExpr()
+	var cond string
+	if exists {
+		cond = e.name(attrFollowupID) + " = " + e.value(str(prevID))
+	} else {
+		cond = "attribute_not_exists(" + e.name(attrPK) + ")"
+	}
+	it := slotKey(f.ThreadID, f.OriginatingRunID)
+	it[attrFollowupID] = str(f.ID)
+	it[attrExpires] = ttlSeconds(f.RunAt.Add(slotLifetime))
+	return types.TransactWriteItem{Put: &types.Put{
 		TableName:                 aws.String(s.table),
-		Key:                       followupKey(prevID),
+		Item:                      it,
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  e.Names(),
+		ExpressionAttributeValues: e.Values(),
+	}}
+}
+
+// updatePrev is the item that applies the replace transition t to the
+// run's previous followup.
+func (s *Store) updatePrev(id string, t followup.Transition) types.TransactWriteItem {
+	u := s.translate(id, t)
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:                 aws.String(s.table),
+		Key:                       followupKey(id),
+		ConditionExpression:       aws.String(u.condition),
+		UpdateExpression:          aws.String(u.update),
+		ExpressionAttributeNames:  u.e.Names(),
+		ExpressionAttributeValues: u.e.Values(),
+	}}
+}
+
+// checkPrev is the item that checks the run's previous followup is still
+// at the version read.
+func (s *Store) checkPrev(prev *followup.Followup) types.TransactWriteItem {
+	e := newExpr()
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName:                 aws.String(s.table),
+		Key:                       followupKey(prev.ID),
 		ConditionExpression:       aws.String(e.name(attrVersion) + " = " + e.value(num(prev.Version))),
 		ExpressionAttributeNames:  e.Names(),
 		ExpressionAttributeValues: e.Values(),
-	}})
-	return prev, nil
+	}}
 }
 
 // keyTaken decides a create whose idempotency key was live: a replay of
 // the original when the request is the same, an idempotency conflict when
 // not. it is the key item from the cancellation reason, nil when the
 // endpoint did not return it.
-func (s *Store) keyTaken(ctx context.Context, c followup.Creation, it item) (_ followup.Created, retry bool, _ error) {
+func (s *Store) keyTaken(ctx context.Context, c followup.Creation, it item) (followup.Created, error) {
 	var e keyEntry
 	found := it != nil
 	var err error
@@ -287,17 +333,17 @@ func (s *Store) keyTaken(ctx context.Context, c followup.Creation, it item) (_ f
 	}
 	switch {
 	case err != nil:
-		return followup.Created{}, false, err
+		return followup.Created{}, err
 	case !found || !e.live(c.Followup.CreatedAt):
-		return followup.Created{}, true, nil // it changed since: start over
+		return followup.Created{}, errMoved // it changed since: start over
 	case e.hash != c.RequestHash:
-		return followup.Created{}, false, idempotencyConflict()
+		return followup.Created{}, idempotencyConflict()
 	}
 	orig, err := s.original(ctx, c.IdempotencyKey, e)
 	if err != nil {
-		return followup.Created{}, false, err
+		return followup.Created{}, err
 	}
-	return followup.Created{Followup: orig, Replayed: true}, false, nil
+	return followup.Created{Followup: orig, Replayed: true}, nil
 }
 
 // requestToken is the ClientRequestToken of one create transaction: the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -13,14 +14,20 @@ import (
 	"github.com/followups/followups/shared/followup"
 )
 
-// Key attributes of the table and of its thread-run_at index.
+// Key attributes of the table and of its indexes.
 const (
 	attrPK       = "pk"
 	attrSK       = "sk"
 	attrThreadPK = "thread_pk"
 	attrRunAtSK  = "run_at_sk"
+	attrSweepPK  = "sweep_pk"
+	attrSweepSK  = "sweep_sk"
 	attrExpires  = "expires_at" // the table's TTL attribute
 )
+
+// sweepPartition is sweep_pk's one value: the sweep reads every pending
+// followup in one Query.
+const sweepPartition = "pending"
 
 // Attributes of a followup item.
 const (
@@ -43,6 +50,7 @@ const (
 	attrVersion       = "version"
 	attrNextAttemptAt = "next_attempt_at"
 	attrLeaseUntil    = "lease_until"
+	attrRearmedFrom   = "rearmed_from"
 )
 
 // Attributes of a run, an element of runs.
@@ -113,6 +121,20 @@ func parseTime(s string) (time.Time, error) { return time.Parse(timeLayout, s) }
 // the listing order.
 func runAtSK(runAt time.Time, id string) string { return formatTime(runAt) + "#" + id }
 
+// sweepSK is a pending followup's sort key in the sweep index: its sweep
+// time, then its id.
+func sweepSK(at time.Time, id string) string { return formatTime(at) + "#" + id }
+
+// parseSweepSK reads what sweepSK wrote.
+func parseSweepSK(sk string) (time.Time, string, error) {
+	at, id, ok := strings.Cut(sk, "#")
+	if !ok {
+		return time.Time{}, "", fmt.Errorf("sweep_sk %q has no id", sk)
+	}
+	t, err := parseTime(at)
+	return t, id, err
+}
+
 // ttlSeconds is t as a TTL value: Unix seconds, rounded up so DynamoDB
 // never removes an item before t.
 func ttlSeconds(t time.Time) types.AttributeValue {
@@ -142,6 +164,7 @@ func encodeFollowup(f *followup.Followup, expiresAt time.Time) item {
 	setString(it, attrPrompt, f.Prompt)
 	setString(it, attrReason, f.Reason)
 	setString(it, attrOriginRun, f.OriginatingRunID)
+	setString(it, attrRearmedFrom, f.RearmedFrom)
 	if len(f.Metadata) > 0 {
 		// Binary, so the client's JSON comes back byte for byte.
 		it[attrMetadata] = &types.AttributeValueMemberB{Value: bytes.Clone(f.Metadata)}
@@ -170,6 +193,10 @@ func encodeFollowup(f *followup.Followup, expiresAt time.Time) item {
 	it[attrNextAttemptAt] = timeAttr(f.NextAttemptAt)
 	if !f.LeaseUntil.IsZero() {
 		it[attrLeaseUntil] = timeAttr(f.LeaseUntil)
+	}
+	if !f.SweepAt.IsZero() {
+		it[attrSweepPK] = str(sweepPartition)
+		it[attrSweepSK] = str(sweepSK(f.SweepAt, f.ID))
 	}
 	if !expiresAt.IsZero() {
 		it[attrExpires] = ttlSeconds(expiresAt)
@@ -209,6 +236,7 @@ func decodeFollowup(it item) (*followup.Followup, error) {
 		Prompt:           d.str(attrPrompt, false),
 		Reason:           d.str(attrReason, false),
 		OriginatingRunID: d.str(attrOriginRun, false),
+		RearmedFrom:      d.str(attrRearmedFrom, false),
 		RunAt:            d.time(attrRunAt, true),
 		Status:           followup.Status(d.str(attrStatus, true)),
 		Attempts:         int(d.int(attrAttempts, true)),
@@ -236,6 +264,13 @@ func decodeFollowup(it item) (*followup.Followup, error) {
 	if _, ok := it[attrSettledAt]; ok {
 		t := d.time(attrSettledAt, true)
 		f.SettledAt = &t
+	}
+	if sk := d.str(attrSweepSK, false); sk != "" {
+		at, _, err := parseSweepSK(sk)
+		if err != nil {
+			d.fail(attrSweepSK, err.Error())
+		}
+		f.SweepAt = at
 	}
 	if v, ok := it[attrRuns]; ok {
 		l, isList := v.(*types.AttributeValueMemberL)

@@ -3,6 +3,8 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -69,4 +71,45 @@ func (s *Store) List(ctx context.Context, q followup.ListQuery) ([]*followup.Fol
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+}
+
+// SweepIndex is the sparse global secondary index of pending followups,
+// by sweep time: only items with a sweep_pk (pending followups) are in it.
+const SweepIndex = "sweep"
+
+// Overdue reads the sweep index with one Query: the pending followups
+// whose sweep time is at or before now, earliest first, up to limit (and
+// DynamoDB's 1 MB page). The index projects what the sweep needs (the
+// thread id and the status), so no item is read beyond it; like every
+// index read it is eventually consistent, which the sweep tolerates: a
+// followup seen a moment late is sent again a run later.
+func (s *Store) Overdue(ctx context.Context, now time.Time, limit int) ([]followup.OverdueFollowup, error) {
+	e := newExpr()
+	keyCond := and(e.name(attrSweepPK)+" = "+e.value(str(sweepPartition)),
+		e.name(attrSweepSK)+" < "+e.value(str(formatTime(now.Add(time.Nanosecond)))))
+	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(SweepIndex),
+		KeyConditionExpression:    aws.String(keyCond),
+		ExpressionAttributeNames:  e.Names(),
+		ExpressionAttributeValues: e.Values(),
+		Limit:                     aws.Int32(int32(min(limit, math.MaxInt32))),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find overdue followups: %w", err)
+	}
+	found := make([]followup.OverdueFollowup, 0, len(out.Items))
+	for _, it := range out.Items {
+		d := decoder{it: it}
+		at, id, err := parseSweepSK(d.str(attrSweepSK, true))
+		o := followup.OverdueFollowup{ID: id, ThreadID: d.str(attrThreadID, true), Status: followup.Status(d.str(attrStatus, true)), SweepAt: at}
+		if err == nil {
+			err = d.err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("find overdue followups: sweep index item %s: %w", pkOf(it), err)
+		}
+		found = append(found, o)
+	}
+	return found, nil
 }

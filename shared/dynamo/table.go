@@ -10,8 +10,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
+// SweepIndexAttributes are the attributes the sweep index projects beyond
+// the keys: what the sweep needs to send a message again.
+var SweepIndexAttributes = []string{attrThreadID, attrStatus}
+
 // CreateTable creates table as template.yaml declares it (keys, thread
-// index, TTL on expires_at, on-demand billing) and waits until it is
+// and sweep indexes, TTL on expires_at, on-demand billing) and waits until it is
 // active. The functions never call it: the template owns the table. Tests
 // and local harnesses do.
 func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
@@ -27,12 +31,19 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            aws.String(table),
 		BillingMode:          types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{s(attrPK), s(attrSK), s(attrThreadPK), s(attrRunAtSK)},
+		AttributeDefinitions: []types.AttributeDefinition{s(attrPK), s(attrSK), s(attrThreadPK), s(attrRunAtSK), s(attrSweepPK), s(attrSweepSK)},
 		KeySchema:            key(attrPK, attrSK),
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
 			IndexName:  aws.String(ThreadIndex),
 			KeySchema:  key(attrThreadPK, attrRunAtSK),
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}, {
+			IndexName: aws.String(SweepIndex),
+			KeySchema: key(attrSweepPK, attrSweepSK),
+			Projection: &types.Projection{
+				ProjectionType:   types.ProjectionTypeInclude,
+				NonKeyAttributes: SweepIndexAttributes,
+			},
 		}},
 	})
 	if err != nil {

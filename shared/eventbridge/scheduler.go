@@ -46,7 +46,40 @@ type Config struct {
 	// 0 to 185; zero means DefaultMaxRetryAttempts and a negative value
 	// means no retries.
 	MaxRetryAttempts int32
+	// Direct, when set, takes the followups due within DirectWithin of
+	// their create: they skip Scheduler and go to the fire queue at once,
+	// with a delay (SQS DelaySeconds).
+	Direct Sender
+	// DirectWithin is how soon after its create a followup must be due to
+	// take the direct path, from MinDirectWithin to MaxDirectWithin; zero
+	// means MaxDirectWithin.
+	DirectWithin time.Duration
+	// Clock tells the time of a direct send's delay; nil is the wall clock.
+	Clock followup.Clock
 }
+
+// Sender puts a followup's message on the fire queue after a delay of at
+// most MaxDirectWithin (sqs.Queue).
+type Sender interface {
+	Send(ctx context.Context, m followup.Message, delay time.Duration) error
+}
+
+// The bounds of Config.DirectWithin. A message can be delayed 15 minutes
+// at most (SQS). A followup due later than MinDirectWithin has a schedule
+// time (a minute early, on the minute: ScheduleTime) that is still ahead
+// when the schedule is made.
+const (
+	MinDirectWithin = 2 * time.Minute
+	MaxDirectWithin = 15 * time.Minute
+)
+
+// Lead is how far ahead of a followup's time its schedule is set.
+// EventBridge Scheduler has 60-second precision: a schedule set for 1:00
+// invokes its target between 1:00:00 and 1:00:59. A schedule a minute
+// early, on the minute, therefore always arrives before the followup is
+// due, and the fire function sends it back for the rest (with SQS
+// DelaySeconds, to the second): on time, and never early.
+const Lead = time.Minute
 
 // Scheduler makes one EventBridge Scheduler schedule per followup. It is
 // safe for concurrent use.
@@ -60,6 +93,13 @@ func New(client *scheduler.Client, cfg Config) *Scheduler {
 	if cfg.MaxEventAge == 0 {
 		cfg.MaxEventAge = DefaultMaxEventAge
 	}
+	if cfg.DirectWithin == 0 {
+		cfg.DirectWithin = MaxDirectWithin
+	}
+	cfg.DirectWithin = min(max(cfg.DirectWithin, MinDirectWithin), MaxDirectWithin)
+	if cfg.Clock == nil {
+		cfg.Clock = followup.SystemClock{}
+	}
 	switch {
 	case cfg.MaxRetryAttempts == 0:
 		cfg.MaxRetryAttempts = DefaultMaxRetryAttempts
@@ -69,12 +109,19 @@ func New(client *scheduler.Client, cfg Config) *Scheduler {
 	return &Scheduler{client: client, cfg: cfg}
 }
 
-// Schedule creates f's schedule with one CreateSchedule call: at
-// f.NextAttemptAt, rounded up to the whole second (at() has no fractions,
-// and a followup must never fire early), in UTC, with no flexible window.
-// A schedule of that name that exists already counts as made: Schedule is
+// Schedule arranges for f's message to reach the fire queue by
+// f.NextAttemptAt. Due within DirectWithin of its create (and with Direct
+// set), it is one SendMessage with a delay. Otherwise it is one
+// CreateSchedule: at ScheduleTime, in UTC, with no flexible window. A
+// schedule of that name that exists already counts as made: Schedule is
 // idempotent per followup id.
 func (s *Scheduler) Schedule(ctx context.Context, f *followup.Followup) error {
+	if s.cfg.Direct != nil && f.NextAttemptAt.Sub(f.CreatedAt) <= s.cfg.DirectWithin {
+		if err := s.cfg.Direct.Send(ctx, followup.MessageFor(f), f.NextAttemptAt.Sub(s.cfg.Clock.Now())); err != nil {
+			return fmt.Errorf("schedule followup %s on the fire queue: %w", f.ID, err)
+		}
+		return nil
+	}
 	name := ScheduleName(f.ID)
 	input, err := json.Marshal(followup.MessageFor(f))
 	if err != nil {
@@ -95,7 +142,7 @@ func (s *Scheduler) Schedule(ctx context.Context, f *followup.Followup) error {
 	_, err = s.client.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
 		Name:                       aws.String(name),
 		GroupName:                  s.group(),
-		ScheduleExpression:         aws.String(At(f.NextAttemptAt)),
+		ScheduleExpression:         aws.String(At(ScheduleTime(f.NextAttemptAt))),
 		ScheduleExpressionTimezone: aws.String("UTC"),
 		FlexibleTimeWindow:         &types.FlexibleTimeWindow{Mode: types.FlexibleTimeWindowModeOff},
 		ActionAfterCompletion:      types.ActionAfterCompletionDelete,
@@ -115,8 +162,9 @@ func (s *Scheduler) Schedule(ctx context.Context, f *followup.Followup) error {
 }
 
 // Unschedule deletes the followup's schedule with one DeleteSchedule call.
-// A schedule that does not exist (it fired and deleted itself, or was
-// never made) is not an error.
+// A schedule that does not exist (it fired and deleted itself, was never
+// made, or the followup took the direct path, whose message the fire path
+// acknowledges without dispatching) is not an error.
 func (s *Scheduler) Unschedule(ctx context.Context, id string) error {
 	name := ScheduleName(id)
 	_, err := s.client.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{
@@ -160,6 +208,13 @@ func ScheduleName(id string) string {
 func clientToken(name string) string {
 	sum := sha256.Sum256([]byte("create-schedule\x00" + name))
 	return hex.EncodeToString(sum[:])
+}
+
+// ScheduleTime is when the schedule of a followup due at due is set: Lead
+// before it, on the minute, so that it fires within the minute before the
+// followup is due, or earlier.
+func ScheduleTime(due time.Time) time.Time {
+	return due.UTC().Add(-Lead).Truncate(time.Minute)
 }
 
 // atLayout is the date-time of an at() expression.

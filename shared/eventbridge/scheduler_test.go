@@ -140,7 +140,8 @@ func TestSchedule(t *testing.T) {
 	}
 	check("Name", aws.ToString(got.Name), f.ID)
 	check("GroupName", aws.ToString(got.GroupName), x.group)
-	check("ScheduleExpression", aws.ToString(got.ScheduleExpression), "at(2031-03-04T04:06:08)")
+	// Due at 04:06:07.25 UTC: a minute early, on the minute.
+	check("ScheduleExpression", aws.ToString(got.ScheduleExpression), "at(2031-03-04T04:05:00)")
 	check("ScheduleExpressionTimezone", aws.ToString(got.ScheduleExpressionTimezone), "UTC")
 	check("ActionAfterCompletion", got.ActionAfterCompletion, types.ActionAfterCompletionDelete)
 	if got.FlexibleTimeWindow == nil {
@@ -166,8 +167,11 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("Target.Input %q: %v", aws.ToString(got.Target.Input), err)
 	}
 	check("Target.Input", m, followup.MessageFor(f))
-	if at, err := eventbridge.ParseAt(aws.ToString(got.ScheduleExpression)); err != nil || at.Before(f.NextAttemptAt) {
-		t.Errorf("schedule fires at %s (%v), before the followup's %s", at, err, f.NextAttemptAt)
+	// Scheduler fires within the minute of at(): always before the
+	// followup is due, by at most two minutes.
+	if at, err := eventbridge.ParseAt(aws.ToString(got.ScheduleExpression)); err != nil ||
+		at.Add(time.Minute).After(f.NextAttemptAt) || f.NextAttemptAt.Sub(at) > 2*time.Minute {
+		t.Errorf("schedule fires from %s (%v), for a followup due at %s", at, err, f.NextAttemptAt)
 	}
 
 	before = x.calls.Snapshot()
@@ -192,6 +196,55 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("GetSchedule after Unschedule: the schedule is still there")
 	}
 }
+
+// sent records direct sends.
+type sent struct {
+	m     followup.Message
+	delay time.Duration
+}
+
+type sender struct{ got []sent }
+
+func (s *sender) Send(_ context.Context, m followup.Message, delay time.Duration) error {
+	s.got = append(s.got, sent{m, delay})
+	return nil
+}
+
+// A followup due within 15 minutes of its create skips Scheduler: its
+// message goes to the fire queue with a delay to the second.
+func TestScheduleDirect(t *testing.T) {
+	now := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	var direct sender
+	s := eventbridge.New(nil, eventbridge.Config{Direct: &direct, Clock: fixedClock{now.Add(40 * time.Millisecond)}})
+	f := &followup.Followup{ID: "fu-1", ThreadID: "t-1", CreatedAt: now, NextAttemptAt: now.Add(15 * time.Minute)}
+	if err := s.Schedule(t.Context(), f); err != nil { // a nil client would panic on CreateSchedule
+		t.Fatalf("Schedule: %v", err)
+	}
+	if len(direct.got) != 1 || direct.got[0].m != followup.MessageFor(f) || direct.got[0].delay != 15*time.Minute-40*time.Millisecond {
+		t.Fatalf("direct sends %+v", direct.got)
+	}
+}
+
+func TestScheduleTime(t *testing.T) {
+	for _, due := range []time.Time{
+		time.Date(2031, 3, 4, 5, 6, 0, 0, time.UTC),
+		time.Date(2031, 3, 4, 5, 6, 59, 999999999, time.UTC),
+		time.Date(2031, 3, 4, 0, 0, 30, 0, time.FixedZone("X", -7*3600)),
+	} {
+		at := eventbridge.ScheduleTime(due)
+		if at.Second() != 0 || at.Nanosecond() != 0 || at.Location() != time.UTC {
+			t.Errorf("ScheduleTime(%s) = %s: not a whole minute in UTC", due, at)
+		}
+		// Scheduler fires in [at, at+60s): always before due, at most 2 min early.
+		if latest := at.Add(time.Minute); latest.After(due) || due.Sub(at) > 2*time.Minute {
+			t.Errorf("ScheduleTime(%s) = %s", due, at)
+		}
+	}
+}
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
 
 func TestScheduleHashedName(t *testing.T) {
 	awstest.Endpoint(t)

@@ -72,6 +72,11 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 // ErrConflict matches every *ConflictError with errors.Is.
 var ErrConflict = errors.New("followup state conflict")
 
+// IsConflict reports whether a store refused a transition because of the
+// followup's state, or because it is gone: the write lost a race and the
+// caller may look again, as opposed to the store failing.
+func IsConflict(err error) bool { return errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) }
+
 // ErrNotFound is returned (wrapped in an *Error with CodeNotFound) by stores
 // for a followup that does not exist; match it with errors.Is.
 var ErrNotFound = &Error{Code: CodeNotFound, Message: "followup not found"}

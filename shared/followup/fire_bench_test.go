@@ -17,8 +17,8 @@ import (
 
 	"github.com/followups/followups/internal/benchcpu"
 
+	"github.com/followups/followups/shared/bolt"
 	"github.com/followups/followups/shared/dispatch"
-	"github.com/followups/followups/shared/embedded"
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/inmem"
 	"github.com/followups/followups/shared/telemetry"
@@ -31,12 +31,12 @@ import (
 //
 //   - inmem/no-http: the domain alone, a map store and a dispatcher that
 //     succeeds without I/O.
-//   - embedded/no-http: followupd's bbolt store (two fsynced, group
+//   - bolt/no-http: followupd's bbolt store (two fsynced, group
 //     committed writes per fire) and the same dispatcher.
-//   - embedded/http-default-transport: the thread API client as followupd
+//   - bolt/http-default-transport: the thread API client as followupd
 //     builds it (on http.DefaultTransport, which keeps 2 idle connections
 //     per host) posting to an httptest thread API that answers 201.
-//   - embedded/http-keepalive: the same client on a transport that keeps
+//   - bolt/http-keepalive: the same client on a transport that keeps
 //     one idle connection per worker.
 //
 // Every variant logs as followupd does (JSON, INFO) to io.Discard.
@@ -46,13 +46,13 @@ func BenchmarkFire(b *testing.B) {
 	b.Run("inmem/no-http", func(b *testing.B) {
 		benchFire(b, inmem.NewStore(), okDispatcher{ok}, workers)
 	})
-	b.Run("embedded/no-http", func(b *testing.B) {
+	b.Run("bolt/no-http", func(b *testing.B) {
 		benchFire(b, openStore(b), okDispatcher{ok}, workers)
 	})
-	b.Run("embedded/http-default-transport", func(b *testing.B) {
+	b.Run("bolt/http-default-transport", func(b *testing.B) {
 		benchFire(b, openStore(b), threadClient(b, nil), workers)
 	})
-	b.Run("embedded/http-keepalive", func(b *testing.B) {
+	b.Run("bolt/http-keepalive", func(b *testing.B) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = workers
 		benchFire(b, openStore(b), threadClient(b, &http.Client{Transport: tr}), workers)
@@ -63,9 +63,9 @@ type okDispatcher struct{ a followup.Attempt }
 
 func (d okDispatcher) Dispatch(context.Context, *followup.Followup, int) followup.Attempt { return d.a }
 
-func openStore(b *testing.B) *embedded.Store {
+func openStore(b *testing.B) *bolt.Store {
 	b.Helper()
-	s, err := embedded.Open(filepath.Join(b.TempDir(), "followups.db"), embedded.Options{})
+	s, err := bolt.Open(filepath.Join(b.TempDir(), "followups.db"), bolt.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -117,10 +117,13 @@ func benchFire(b *testing.B, store followup.Store, d followup.Dispatcher, worker
 	if b.Failed() {
 		return
 	}
-	svc := followup.New(followup.Config{Store: store, Dispatcher: d, Log: telemetry.NewLogger(io.Discard, slog.LevelInfo)})
-	bodies := make([][]byte, b.N)
+	svc, err := followup.New(followup.Config{Store: store, Dispatcher: d, Log: telemetry.NewLogger(io.Discard, slog.LevelInfo)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	deliveries := make([]followup.Delivery, b.N)
 	for i, f := range fs {
-		bodies[i] = []byte(`{"followup_id":"` + f.ID + `","thread_id":"` + f.ThreadID + `"}`)
+		deliveries[i] = followup.Delivery{Body: []byte(`{"followup_id":"` + f.ID + `","thread_id":"` + f.ThreadID + `"}`), ReceiveCount: 1}
 	}
 	next.Store(0)
 	b.ReportAllocs()
@@ -129,7 +132,7 @@ func benchFire(b *testing.B, store followup.Store, d followup.Dispatcher, worker
 	for range min(workers, b.N) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < b.N; i = int(next.Add(1) - 1) {
-				if v := svc.Fire(ctx, bodies[i]); v != followup.Ack {
+				if v := svc.Fire(ctx, deliveries[i]); v != followup.Ack {
 					b.Errorf("fire %s: %+v", fs[i].ID, v)
 				}
 			}

@@ -32,7 +32,7 @@ func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 // DropReason says why a followup settled failed_dropped.
 type DropReason string
 
-// The drop reasons of DESIGN §1.
+// The drop reasons (docs/DESIGN.md, "Drop reasons").
 const (
 	DropThreadNotFound         DropReason = "thread_not_found"
 	DropThreadInactive         DropReason = "thread_inactive"
@@ -41,14 +41,20 @@ const (
 	DropDispatcherUnconfigured DropReason = "dispatcher_unconfigured"
 	DropRecordMissing          DropReason = "record_missing"
 	DropRetriesExhausted       DropReason = "retries_exhausted"
+	DropQueueExhausted         DropReason = "queue_exhausted"
 	DropScheduleDeliveryFailed DropReason = "schedule_delivery_failed"
 )
 
 // DropReasons lists every drop reason.
 var DropReasons = []DropReason{
 	DropThreadNotFound, DropThreadInactive, DropRejected, DropInvalidMessage,
-	DropDispatcherUnconfigured, DropRecordMissing, DropRetriesExhausted, DropScheduleDeliveryFailed,
+	DropDispatcherUnconfigured, DropRecordMissing, DropRetriesExhausted, DropQueueExhausted, DropScheduleDeliveryFailed,
 }
+
+// Fault reports whether a drop of this reason points at a fault of the
+// system (its configuration, its queues, a bug) rather than at a thread
+// that was deleted or closed, which a busy deployment sees every day.
+func (r DropReason) Fault() bool { return r != DropThreadNotFound && r != DropThreadInactive }
 
 // Outcome is how one dispatch attempt ended.
 type Outcome string
@@ -87,6 +93,7 @@ type Followup struct {
 	DropReason            DropReason      `json:"drop_reason,omitempty"`
 	Runs                  []Run           `json:"runs"`
 	ReplacedPrevious      *Followup       `json:"replaced_previous,omitempty"`
+	RearmedFrom           string          `json:"rearmed_from,omitempty"`
 	CreatedAt             time.Time       `json:"created_at"`
 	UpdatedAt             time.Time       `json:"updated_at"`
 	SettledAt             *time.Time      `json:"settled_at,omitempty"`
@@ -101,6 +108,11 @@ type Followup struct {
 	// LeaseUntil is when a dispatching claim expires: a worker that crashed
 	// mid-attempt holds the followup no longer than this.
 	LeaseUntil time.Time `json:"-"`
+	// SweepAt is when the sweep takes a pending followup's message for
+	// lost and sends it again (Sweep): SweepGrace after its next attempt
+	// or lease end, or RedriveEvery after the sweep last sent it. Zero
+	// once terminal. Stores index it; every transition sets it.
+	SweepAt time.Time `json:"-"`
 }
 
 // Clone returns a deep copy of f, so callers may change it freely.

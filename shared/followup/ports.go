@@ -7,34 +7,51 @@ import (
 
 // Store keeps followups durably. Every state change goes through Apply, a
 // conditional write, so two workers (or a worker and a cancel) racing on one
-// followup have exactly one winner.
+// followup have exactly one winner. Any error not named below is the store
+// failing (a dependency that is down); callers wait and try again.
 type Store interface {
 	// Create writes a new followup atomically with its idempotency key and
-	// the replace-per-run rule (see Creation). It returns ErrExists when the
+	// the replace-per-run rule (see Creation). Returns ErrExists when the
 	// id is taken, and an *Error with CodeIdempotencyConflict when the key
 	// was used with a different request. Nothing is written on error.
 	Create(ctx context.Context, c Creation) (Created, error)
 
 	// Replay returns the followup created earlier under key, or nil when the
-	// key is unknown or expired. It returns an *Error with
+	// key is unknown or expired. Returns an *Error with
 	// CodeIdempotencyConflict when the key was used with another request.
 	Replay(ctx context.Context, key, requestHash string, now time.Time) (*Followup, error)
 
-	// Get returns the followup, or ErrNotFound.
+	// Get returns the followup. Returns ErrNotFound when there is none.
 	Get(ctx context.Context, id string) (*Followup, error)
 
 	// List returns up to q.Limit followups of one thread ordered by run_at
-	// then id, starting after q.After, and whether more follow.
+	// then id, starting after q.After, and whether more follow. Returns an
+	// *Error with CodeInvalidArgument for a limit below 1.
 	List(ctx context.Context, q ListQuery) (page []*Followup, more bool, err error)
 
 	// Apply checks t against the stored followup and, when t.Check passes,
-	// writes t.Apply's result, all atomically. It returns the followup as
-	// written, ErrNotFound, or a *ConflictError carrying the current record.
+	// writes t.Apply's result, all atomically, and returns the followup as
+	// written. Returns ErrNotFound when there is none, and a
+	// *ConflictError carrying the current record when t.Check fails.
 	Apply(ctx context.Context, id string, t Transition) (*Followup, error)
+
+	// Overdue returns up to limit pending followups whose SweepAt is at or
+	// before now, earliest first: those whose message may be lost. The
+	// store answers from an index; the sweep calls it once a run.
+	Overdue(ctx context.Context, now time.Time, limit int) ([]OverdueFollowup, error)
 
 	// KeepDeadLetter stores a message that could not be understood, so it is
 	// not lost; an operator can read it later.
 	KeepDeadLetter(ctx context.Context, d DeadLetterRecord) error
+}
+
+// OverdueFollowup is what Store.Overdue reports of one followup: enough to
+// send its message again and note that it did.
+type OverdueFollowup struct {
+	ID       string
+	ThreadID string
+	Status   Status
+	SweepAt  time.Time
 }
 
 // Creation is everything Store.Create writes in one atomic step.
@@ -102,11 +119,42 @@ type DeadLetterRecord struct {
 }
 
 // Scheduler arranges for a followup's Message to reach the fire queue at
-// its run_at. Schedule is idempotent per followup id; Unschedule of a
-// followup with no schedule (already fired, or never made) is not an error.
+// its run_at, never after it and, when it cannot be exact, a little before
+// (the fire path sends an early message back for the rest). Schedule is
+// idempotent per followup id. Unschedule makes sure a schedule does not
+// fire; one that cannot be removed (a message already on the queue) is
+// acknowledged by the fire path without dispatching, so Unschedule of a
+// followup with no schedule is not an error.
 type Scheduler interface {
 	Schedule(ctx context.Context, f *Followup) error
 	Unschedule(ctx context.Context, id string) error
+}
+
+// MaxQueueDelay is the longest delay one message may be sent with (SQS's
+// DelaySeconds limit, which followupd's queue keeps too): a message due
+// later travels in hops.
+const MaxQueueDelay = 15 * time.Minute
+
+// Queues is what the queue consumers send: copies of fire-queue messages
+// sent again (early, or back from the dead-letter queue) and messages
+// moved to the dead-letter queue. A message is a body and its String
+// attributes.
+type Queues interface {
+	// SendFire puts a new message on the fire queue, visible after delay
+	// (at most MaxQueueDelay, rounded up to whole seconds).
+	SendFire(ctx context.Context, body []byte, attrs map[string]string, delay time.Duration) error
+	// SendDeadLetter puts a message on the dead-letter queue.
+	SendDeadLetter(ctx context.Context, body []byte, attrs map[string]string) error
+}
+
+// Delivery is one receive of a queue message, as a consumer sees it.
+type Delivery struct {
+	Body []byte
+	// Attributes are the message's String attributes by name.
+	Attributes map[string]string
+	// ReceiveCount counts this message's receives, this one included,
+	// from 1 (SQS's ApproximateReceiveCount).
+	ReceiveCount int
 }
 
 // Dispatcher makes one attempt to inject f into its thread. It never
@@ -149,6 +197,8 @@ type Observer interface {
 	// Settled: f reached a terminal status. For a delivery, lateness is the
 	// delivery time minus run_at.
 	Settled(f *Followup, lateness time.Duration)
+	// Redriven: the sweep sent the message of an overdue followup again.
+	Redriven(f OverdueFollowup)
 }
 
 // NopObserver observes nothing.
@@ -157,12 +207,13 @@ type NopObserver struct{}
 func (NopObserver) Scheduled(*Followup)                         {}
 func (NopObserver) Attempted(*Followup, Attempt, time.Duration) {}
 func (NopObserver) Settled(*Followup, time.Duration)            {}
+func (NopObserver) Redriven(OverdueFollowup)                    {}
 
-// Verdict is what a queue consumer does with a message once handled.
+// Verdict is what the queue does with a message once its consumer is done.
 type Verdict struct {
 	// Retry keeps the message: it becomes visible again after After (its
-	// visibility timeout) and the queue counts the receive toward its
-	// redrive limit. Without Retry the message is deleted.
+	// visibility timeout), and its next receive counts toward the queue's
+	// receive limit. Without Retry the message is deleted.
 	Retry bool
 	After time.Duration
 }

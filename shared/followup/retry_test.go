@@ -8,7 +8,7 @@ import (
 )
 
 func TestRetryWait(t *testing.T) {
-	p := followup.RetryPolicy{MaxRetries: 3, Base: 2 * time.Second, Max: 5 * time.Minute}
+	p := followup.RetryPolicy{MaxAttempts: 4, Base: 2 * time.Second, Max: 5 * time.Minute}
 	tests := []struct {
 		name       string
 		n          int

@@ -1,8 +1,10 @@
 package followup
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -11,20 +13,42 @@ import (
 // least, whatever the retention of settled records.
 const MinIdempotencyMemory = 24 * time.Hour
 
-// Config is what a Service is built from. Zero fields take the defaults of
-// DESIGN §6.
+// DefaultRetention is FOLLOWUPS_RETENTION's default.
+const DefaultRetention = 168 * time.Hour
+
+// The fire queue's receive limit (its maxReceiveCount, and followupd's
+// queue's). It is a safety net for receives that make no attempt, well
+// above the retry budget: at least MinMaxReceives, as AWS advises for a
+// queue Lambda polls (throttling alone spends receives), and at least one
+// more than the attempts.
+const (
+	DefaultMaxReceives = 20
+	MinMaxReceives     = 5
+)
+
+// Config is what a Service is built from. Zero fields take their defaults,
+// one by one.
 type Config struct {
-	Store      Store
-	Scheduler  Scheduler
+	// Store is required.
+	Store Store
+	// Scheduler makes schedules; nil suits a consumer that never creates
+	// (Create then fails as unavailable).
+	Scheduler Scheduler
+	// Queues carries the messages the consumers send; nil suits a runner
+	// that only serves the API (Fire and DeadLetter then cannot move
+	// messages and keep them for later).
+	Queues Queues
+	// Dispatcher makes attempts; nil means no thread API is configured,
+	// and every attempt drops with dispatcher_unconfigured.
 	Dispatcher Dispatcher
 	Clock      Clock
 	Observer   Observer
 	Log        *slog.Logger
 	Limits     Limits
 	Retry      RetryPolicy
-	// Lease bounds how long one attempt may hold a followup; it must exceed
-	// the dispatch timeout plus the time to record the result.
-	Lease time.Duration
+	Timing     Timing
+	// MaxReceives is the fire queue's receive limit.
+	MaxReceives int
 	// Retention is how long settled records are kept; idempotency keys live
 	// at least MinIdempotencyMemory.
 	Retention time.Duration
@@ -32,72 +56,90 @@ type Config struct {
 	NewID func() string
 }
 
-// DefaultLease fits DESIGN's default 10 s dispatch timeout with room to
-// record the result.
-const DefaultLease = 40 * time.Second
-
-// DefaultRetention is DESIGN §6's FOLLOWUPS_RETENTION default.
-const DefaultRetention = 168 * time.Hour
-
 // Service is the one implementation of Followups' behaviour: the API
-// operations (Create, Get, List, Cancel, CancelThread) and the queue
-// consumers (Fire, DeadLetter). Runners on AWS and on one machine build it
-// from different adapters and call the same methods.
+// operations (Create, Rearm, Get, List, Cancel, CancelThread), the queue
+// consumers (Fire, DeadLetter) and the Sweep. Runners on AWS and on one
+// machine build it from different adapters and call the same methods.
 type Service struct {
 	store      Store
 	scheduler  Scheduler
+	queues     Queues
 	dispatcher Dispatcher
 	clock      Clock
 	obs        Observer
 	log        *slog.Logger
 	limits     Limits
 	retry      RetryPolicy
-	lease      time.Duration
+	timing     Timing
+	rules      Rules
 	retention  time.Duration
 	newID      func() string
 }
 
-// New returns a Service. Store is required. A nil Scheduler suits a
-// consumer that never creates (the fire and dlq functions): Create then
-// fails as unavailable. A nil Dispatcher means no thread API is configured,
-// and every attempt drops with dispatcher_unconfigured.
-func New(c Config) *Service {
+// New returns a Service, or an error saying which part of c is unusable.
+func New(c Config) (*Service, error) {
+	if c.Store == nil {
+		return nil, errors.New("followup service: no store")
+	}
+	if c.Timing == (Timing{}) {
+		c.Timing = NewTiming(0)
+	}
 	s := &Service{
-		store: c.Store, scheduler: c.Scheduler, dispatcher: c.Dispatcher, clock: c.Clock,
-		obs: c.Observer, log: c.Log, limits: c.Limits, retry: c.Retry, lease: c.Lease,
-		retention: c.Retention, newID: c.NewID,
-	}
-	if s.dispatcher == nil {
-		s.dispatcher = unconfigured{}
-	}
-	if s.scheduler == nil {
-		s.scheduler = noScheduler{}
-	}
-	if s.clock == nil {
-		s.clock = SystemClock{}
-	}
-	if s.obs == nil {
-		s.obs = NopObserver{}
+		store:      c.Store,
+		scheduler:  cmp.Or[Scheduler](c.Scheduler, noScheduler{}),
+		queues:     cmp.Or[Queues](c.Queues, noQueues{}),
+		dispatcher: cmp.Or[Dispatcher](c.Dispatcher, unconfigured{}),
+		clock:      cmp.Or[Clock](c.Clock, SystemClock{}),
+		obs:        cmp.Or[Observer](c.Observer, NopObserver{}),
+		log:        c.Log,
+		limits: Limits{
+			MinDelay: cmp.Or(c.Limits.MinDelay, DefaultLimits.MinDelay),
+			MaxDelay: cmp.Or(c.Limits.MaxDelay, DefaultLimits.MaxDelay),
+		},
+		retry:     c.Retry.withDefaults(),
+		timing:    c.Timing,
+		retention: cmp.Or(c.Retention, DefaultRetention),
+		newID:     c.NewID,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.limits == (Limits{}) {
-		s.limits = DefaultLimits
-	}
-	if s.retry.Base == 0 {
-		s.retry = DefaultRetryPolicy
-	}
-	if s.lease == 0 {
-		s.lease = DefaultLease
-	}
-	if s.retention == 0 {
-		s.retention = DefaultRetention
-	}
 	if s.newID == nil {
 		s.newID = NewID
 	}
-	return s
+	maxReceives := cmp.Or(c.MaxReceives, DefaultMaxReceives)
+	s.rules = Rules{Retry: s.retry, Timing: s.timing, MaxReceives: maxReceives}
+	if err := s.validate(); err != nil {
+		return nil, fmt.Errorf("followup service: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Service) validate() error {
+	l := s.limits
+	switch {
+	case l.MinDelay <= 0 || l.MinDelay > l.MaxDelay || l.MaxDelay > MaxDelayLimit:
+		return fmt.Errorf("delay limits %s..%s: want 0 < min <= max <= %s", l.MinDelay, l.MaxDelay, MaxDelayLimit)
+	case s.retention < 0:
+		return fmt.Errorf("retention %s is negative", s.retention)
+	}
+	if err := s.retry.validate(); err != nil {
+		return err
+	}
+	if err := s.timing.Validate(); err != nil {
+		return err
+	}
+	return CheckMaxReceives(s.rules.MaxReceives, s.retry.MaxAttempts)
+}
+
+// CheckMaxReceives checks a fire queue's receive limit against the
+// attempts it must leave room for.
+func CheckMaxReceives(maxReceives, maxAttempts int) error {
+	if least := max(MinMaxReceives, maxAttempts+1); maxReceives < least {
+		return fmt.Errorf("the fire queue's receive limit %d is below %d: at least %d, and one more than the %d attempts",
+			maxReceives, least, MinMaxReceives, maxAttempts)
+	}
+	return nil
 }
 
 // unconfigured stands in for the thread API when none is configured: every
@@ -117,15 +159,62 @@ func (noScheduler) Schedule(context.Context, *Followup) error {
 }
 func (noScheduler) Unschedule(context.Context, string) error { return nil }
 
+// noQueues stands in where no queue is wired.
+type noQueues struct{}
+
+func (noQueues) SendFire(context.Context, []byte, map[string]string, time.Duration) error {
+	return errors.New("no fire queue is configured")
+}
+func (noQueues) SendDeadLetter(context.Context, []byte, map[string]string) error {
+	return errors.New("no dead-letter queue is configured")
+}
+
 // Create schedules the followup req describes. With an idempotency key it
 // first returns the original of an earlier create with the same key and
 // body (Created.Replayed). A 2xx means the followup will fire; an error
 // means it never will.
 func (s *Service) Create(ctx context.Context, req *CreateRequest, idempotencyKey string) (Created, error) {
-	now := s.clock.Now()
 	var hash string
 	if idempotencyKey != "" {
 		hash = req.Hash()
+	}
+	return s.create(ctx, req, idempotencyKey, hash, "")
+}
+
+// Rearm schedules a new followup from a failed_dropped one, with a fresh
+// attempt budget and RearmedFrom set; the dropped one is unchanged. req
+// gives the time (nil, or no time, means after the minimum delay).
+// Replace per run and idempotency apply as in Create. It returns an
+// *Error with CodeNotFound for an unknown id and CodeConflict for a
+// followup in another status.
+func (s *Service) Rearm(ctx context.Context, id string, req *RearmRequest, idempotencyKey string) (Created, error) {
+	if req == nil {
+		req = &RearmRequest{}
+	}
+	var hash string
+	if idempotencyKey != "" {
+		hash = req.Hash(id)
+		orig, err := s.store.Replay(ctx, idempotencyKey, hash, s.clock.Now())
+		if err != nil {
+			return Created{}, s.storeError(ctx, "replay idempotency key", err)
+		}
+		if orig != nil {
+			return Created{Followup: orig, Replayed: true}, nil
+		}
+	}
+	dropped, err := s.store.Get(ctx, id)
+	if err != nil {
+		return Created{}, s.storeError(ctx, "get followup to rearm", err)
+	}
+	if dropped.Status != StatusFailedDropped {
+		return Created{}, Errorf(CodeConflict, "followup %s is %s; only a failed_dropped followup can be re-armed", id, dropped.Status)
+	}
+	return s.create(ctx, req.create(dropped, s.limits), idempotencyKey, hash, id)
+}
+
+func (s *Service) create(ctx context.Context, req *CreateRequest, idempotencyKey, hash, rearmedFrom string) (Created, error) {
+	now := s.clock.Now()
+	if idempotencyKey != "" && rearmedFrom == "" {
 		orig, err := s.store.Replay(ctx, idempotencyKey, hash, now)
 		if err != nil {
 			return Created{}, s.storeError(ctx, "replay idempotency key", err)
@@ -149,10 +238,12 @@ func (s *Service) Create(ctx context.Context, req *CreateRequest, idempotencyKey
 		DelaySecondsRequested: req.DelaySeconds,
 		Status:                StatusScheduled,
 		Runs:                  []Run{},
+		RearmedFrom:           rearmedFrom,
 		CreatedAt:             now,
 		UpdatedAt:             now,
 		Version:               1,
 		NextAttemptAt:         runAt,
+		SweepAt:               *sweepAfter(runAt),
 	}
 	// The schedule is made before the record. A crash between the two
 	// leaves a schedule without a record, which fires into record_missing
@@ -183,8 +274,11 @@ func (s *Service) Create(ctx context.Context, req *CreateRequest, idempotencyKey
 		return created, nil
 	}
 	s.obs.Scheduled(created.Followup)
-	s.log.InfoContext(ctx, "followup scheduled", "followup_id", f.ID, "thread_id", f.ThreadID,
-		"run_at", f.RunAt, "originating_run_id", f.OriginatingRunID)
+	attrs := []any{"followup_id", f.ID, "thread_id", f.ThreadID, "run_at", f.RunAt, "originating_run_id", f.OriginatingRunID}
+	if rearmedFrom != "" {
+		attrs = append(attrs, "rearmed_from", rearmedFrom)
+	}
+	s.log.InfoContext(ctx, "followup scheduled", attrs...)
 	if r := created.Replaced; r != nil {
 		if r.Status == StatusCancelled {
 			s.unschedule(ctx, r.ID)

@@ -57,30 +57,56 @@ var (
 )
 
 type fixture struct {
-	svc   *followup.Service
-	store *inmem.Store
-	sched *inmem.Scheduler
-	disp  *dispatcher
-	clock *clock
+	svc    *followup.Service
+	store  *inmem.Store
+	sched  *inmem.Scheduler
+	queues *inmem.Queues
+	disp   *dispatcher
+	clock  *clock
 }
 
 func newFixture(t *testing.T, script ...followup.Attempt) *fixture {
 	t.Helper()
 	fx := &fixture{
-		store: inmem.NewStore(),
-		sched: inmem.NewScheduler(),
-		clock: &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)},
+		store:  inmem.NewStore(),
+		sched:  inmem.NewScheduler(),
+		queues: &inmem.Queues{},
+		clock:  &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)},
 	}
 	cfg := followup.Config{
-		Store: fx.store, Scheduler: fx.sched, Clock: fx.clock,
-		Retry: followup.RetryPolicy{MaxRetries: 3, Base: 2 * time.Second, Max: time.Minute},
+		Store: fx.store, Scheduler: fx.sched, Queues: fx.queues, Clock: fx.clock,
+		Retry: followup.RetryPolicy{MaxAttempts: 4, Base: 2 * time.Second, Max: time.Minute},
 	}
 	if len(script) > 0 {
 		fx.disp = &dispatcher{script: script}
 		cfg.Dispatcher = fx.disp
 	}
-	fx.svc = followup.New(cfg)
+	fx.svc = mustService(t, cfg)
 	return fx
+}
+
+func mustService(t *testing.T, cfg followup.Config) *followup.Service {
+	t.Helper()
+	svc, err := followup.New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return svc
+}
+
+// message is the fire-queue message of f.
+func message(f *followup.Followup) []byte {
+	return []byte(`{"followup_id":"` + f.ID + `","thread_id":"` + f.ThreadID + `"}`)
+}
+
+// deliver hands body to the fire consumer as its first receive.
+func (fx *fixture) deliver(body []byte) followup.Verdict {
+	return fx.svc.Fire(context.Background(), followup.Delivery{Body: body, ReceiveCount: 1})
+}
+
+// deadLetter hands body and attrs to the dead-letter consumer.
+func (fx *fixture) deadLetter(body []byte, attrs map[string]string) followup.Verdict {
+	return fx.svc.DeadLetter(context.Background(), followup.Delivery{Body: body, Attributes: attrs, ReceiveCount: 1})
 }
 
 func (fx *fixture) create(t *testing.T, body, key string) followup.Created {
@@ -103,7 +129,7 @@ func (fx *fixture) fire(t *testing.T, f *followup.Followup) followup.Verdict {
 	if d := cur.NextAttemptAt.Sub(fx.clock.Now()); d > 0 {
 		fx.clock.Advance(d)
 	}
-	return fx.svc.Fire(context.Background(), []byte(`{"followup_id":"`+f.ID+`","thread_id":"`+f.ThreadID+`"}`))
+	return fx.deliver(message(f))
 }
 
 func (fx *fixture) get(t *testing.T, id string) *followup.Followup {
@@ -255,9 +281,16 @@ func TestFireRetriesThenDelivers(t *testing.T) {
 	if got.Status != followup.StatusScheduled || got.Attempts != 1 || got.LastError != flaky.Error {
 		t.Fatalf("after a retryable failure: %+v", got)
 	}
-	// A duplicate that arrives during the wait neither dispatches nor counts.
-	if dv := fx.svc.Fire(context.Background(), []byte(`{"followup_id":"`+f.ID+`","thread_id":"t-1"}`)); !dv.Retry {
+	// A duplicate that arrives during the wait neither dispatches nor
+	// counts: it goes back as a new message for the rest of the wait.
+	if dv := fx.deliver(message(f)); dv != followup.Ack {
 		t.Fatalf("early duplicate verdict %+v", dv)
+	}
+	if sent := fx.queues.Take(); len(sent) != 1 || sent[0].Queue != followup.FireQueue || sent[0].Delay <= 0 || sent[0].Delay > v.After {
+		t.Fatalf("early duplicate sent %+v, want one fire-queue message delayed by at most %v", sent, v.After)
+	}
+	if len(fx.disp.Calls()) != 1 || fx.get(t, f.ID).Attempts != 1 {
+		t.Fatal("an early duplicate dispatched or counted an attempt")
 	}
 	if v := fx.fire(t, f); !v.Retry || v.After < 2*time.Second || v.After > 4*time.Second {
 		t.Fatalf("second retry verdict %+v, want a wait in [2s, 4s]", v)
@@ -287,37 +320,38 @@ func TestRetriesExhaustedThroughDeadLetter(t *testing.T) {
 	f := fx.create(t, body, "").Followup
 	for i := 1; i <= 4; i++ {
 		v := fx.fire(t, f)
-		if !v.Retry {
+		if i < 4 && !v.Retry {
 			t.Fatalf("attempt %d verdict %+v", i, v)
 		}
-		if i == 4 && v.After != 0 {
-			t.Fatalf("last attempt should go back at once for redrive, got %v", v.After)
+		if i == 4 && v != followup.Ack {
+			t.Fatalf("last attempt verdict %+v, want Ack: the message moves to the dead-letter queue", v)
 		}
 	}
-	// The queue's redrive would now move it; a stray fifth delivery must
-	// not dispatch a fifth time.
-	fx.svc.Fire(context.Background(), []byte(`{"followup_id":"`+f.ID+`","thread_id":"t-1"}`))
+	moved := fx.queues.Take()
+	if len(moved) != 1 || moved[0].Queue != followup.DeadLetterQueue || string(moved[0].Body) != string(message(f)) {
+		t.Fatalf("after the last attempt sent %+v, want the message on the dead-letter queue", moved)
+	}
+	// A stray fifth delivery must not dispatch a fifth time: it goes the
+	// same way.
+	fx.deliver(message(f))
 	if calls := fx.disp.Calls(); len(calls) != 4 {
 		t.Fatalf("dispatched %d times, want 4", len(calls))
 	}
-	got := fx.get(t, f.ID)
-	if got.Status != followup.StatusFailedDropped || got.DropReason != followup.DropRetriesExhausted || got.LastError != flaky.Error {
-		t.Fatalf("after a stray delivery: %+v", got)
+	if stray := fx.queues.Take(); len(stray) != 1 || stray[0].Queue != followup.DeadLetterQueue {
+		t.Fatalf("a stray delivery sent %+v, want it on the dead-letter queue", stray)
 	}
-
-	// The ordinary path: the dead-letter consumer settles it.
-	fx2 := newFixture(t, flaky)
-	g := fx2.create(t, body, "").Followup
-	for range 4 {
-		fx2.fire(t, g)
-	}
-	if v := fx2.svc.DeadLetter(context.Background(), []byte(`{"followup_id":"`+g.ID+`","thread_id":"t-1"}`), nil); v != followup.Ack {
+	// The dead-letter consumer settles it, with the last concrete error.
+	if v := fx.deadLetter(moved[0].Body, moved[0].Attributes); v != followup.Ack {
 		t.Fatalf("dead letter verdict %+v", v)
 	}
-	got = fx2.get(t, g.ID)
+	got := fx.get(t, f.ID)
 	if got.Status != followup.StatusFailedDropped || got.DropReason != followup.DropRetriesExhausted || got.Attempts != 4 ||
 		got.LastError != flaky.Error || len(got.Runs) != 4 || got.Runs[3].Outcome != followup.OutcomeRetryableError {
 		t.Fatalf("retries exhausted: %+v", got)
+	}
+	fx.deadLetter(moved[0].Body, nil) // the stray copy
+	if again := fx.get(t, f.ID); again.Version != got.Version {
+		t.Fatal("a second dead letter changed a settled followup")
 	}
 }
 
@@ -329,20 +363,21 @@ func TestInvariant3RedeliveryAfterCrash(t *testing.T) {
 	f := fx.create(t, body, "").Followup
 	fx.clock.Advance(time.Minute)
 	// A worker claims and dies mid-dispatch.
-	if _, err := fx.store.Apply(context.Background(), f.ID, followup.Claim(fx.clock.Now(), followup.DefaultLease, 4)); err != nil {
+	lease := followup.NewTiming(0).Lease
+	if _, err := fx.store.Apply(context.Background(), f.ID, followup.Claim(fx.clock.Now(), lease, 4)); err != nil {
 		t.Fatal(err)
 	}
 	// Its duplicate while the lease lives neither dispatches nor waits forever.
-	if v := fx.fire(t, f); !v.Retry || v.After > followup.DefaultLease {
+	if v := fx.fire(t, f); !v.Retry || v.After > lease {
 		t.Fatalf("live-lease verdict %+v", v)
 	}
-	fx.clock.Advance(followup.DefaultLease)
+	fx.clock.Advance(lease)
 	if v := fx.fire(t, f); v != followup.Ack {
 		t.Fatalf("verdict %+v", v)
 	}
 	got := fx.get(t, f.ID)
 	if got.Status != followup.StatusDelivered || got.Attempts != 2 || len(got.Runs) != 2 ||
-		got.Runs[0].Error != followup.ErrAttemptInterrupted || got.Runs[0].Outcome != followup.OutcomeRetryableError {
+		got.Runs[0].Error != followup.AttemptInterrupted || got.Runs[0].Outcome != followup.OutcomeRetryableError {
 		t.Fatalf("after an interrupted attempt: %+v", got)
 	}
 }
@@ -373,7 +408,7 @@ func TestInvariant4CancelFireRace(t *testing.T) {
 		fx.clock.Advance(time.Minute)
 		var cancelled atomic.Bool
 		var wg sync.WaitGroup
-		wg.Go(func() { fx.svc.Fire(context.Background(), []byte(`{"followup_id":"`+f.ID+`","thread_id":"t-1"}`)) })
+		wg.Go(func() { fx.deliver(message(f)) })
 		wg.Go(func() {
 			if _, err := fx.svc.Cancel(context.Background(), f.ID); err == nil {
 				cancelled.Store(true)
@@ -398,7 +433,7 @@ func TestInvariant2ConcurrentDuplicatesDispatchOnce(t *testing.T) {
 	fx.clock.Advance(time.Minute)
 	var wg sync.WaitGroup
 	for range 16 {
-		wg.Go(func() { fx.svc.Fire(context.Background(), []byte(`{"followup_id":"`+f.ID+`","thread_id":"t-1"}`)) })
+		wg.Go(func() { fx.deliver(message(f)) })
 	}
 	wg.Wait()
 	if n := len(fx.disp.Calls()); n != 1 {
@@ -408,7 +443,7 @@ func TestInvariant2ConcurrentDuplicatesDispatchOnce(t *testing.T) {
 
 func TestRecordMissingNeverDispatches(t *testing.T) {
 	fx := newFixture(t, ok)
-	if v := fx.svc.Fire(context.Background(), []byte(`{"followup_id":"fu_orphan","thread_id":"t-1"}`)); v != followup.Ack {
+	if v := fx.deliver([]byte(`{"followup_id":"fu_orphan","thread_id":"t-1"}`)); v != followup.Ack {
 		t.Fatalf("verdict %+v", v)
 	}
 	got := fx.get(t, "fu_orphan")
@@ -420,7 +455,7 @@ func TestRecordMissingNeverDispatches(t *testing.T) {
 func TestInvalidMessages(t *testing.T) {
 	fx := newFixture(t, ok)
 	for _, b := range []string{`not json`, `{}`, `{"thread_id":"t-1"}`, `[1]`} {
-		if v := fx.svc.Fire(context.Background(), []byte(b)); v != followup.Ack {
+		if v := fx.deliver([]byte(b)); v != followup.Ack {
 			t.Fatalf("%s: verdict %+v", b, v)
 		}
 	}
@@ -428,7 +463,7 @@ func TestInvalidMessages(t *testing.T) {
 		t.Fatalf("kept %d dead letters, want 4", n)
 	}
 	f := fx.create(t, body, "").Followup
-	fx.svc.Fire(context.Background(), []byte(`{"followup_id":"`+f.ID+`"}`))
+	fx.deliver([]byte(`{"followup_id":"` + f.ID + `"}`))
 	got := fx.get(t, f.ID)
 	if got.Status != followup.StatusFailedDropped || got.DropReason != followup.DropInvalidMessage || len(fx.disp.Calls()) != 0 {
 		t.Fatalf("message without thread: %+v", got)
@@ -439,7 +474,7 @@ func TestSchedulerDeadLetter(t *testing.T) {
 	fx := newFixture(t, ok)
 	f := fx.create(t, body, "").Followup
 	attrs := map[string]string{"ERROR_CODE": "AWS.SQS.AccessDenied", "ERROR_MESSAGE": "not allowed", "RETRY_ATTEMPTS": "185"}
-	if v := fx.svc.DeadLetter(context.Background(), []byte(`{"followup_id":"`+f.ID+`","thread_id":"t-1"}`), attrs); v != followup.Ack {
+	if v := fx.deadLetter(message(f), attrs); v != followup.Ack {
 		t.Fatalf("verdict %+v", v)
 	}
 	got := fx.get(t, f.ID)
@@ -448,7 +483,7 @@ func TestSchedulerDeadLetter(t *testing.T) {
 		t.Fatalf("scheduler dead letter: %+v", got)
 	}
 	// Unparsable dead letters are kept.
-	fx.svc.DeadLetter(context.Background(), []byte(`garbage`), attrs)
+	fx.deadLetter([]byte(`garbage`), attrs)
 	if len(fx.store.DeadLetters) != 1 || fx.store.DeadLetters[0].Body != "garbage" {
 		t.Fatalf("dead letters %+v", fx.store.DeadLetters)
 	}
@@ -458,7 +493,7 @@ func TestDeadLetterLeavesDeliveredAlone(t *testing.T) {
 	fx := newFixture(t, ok)
 	f := fx.create(t, body, "").Followup
 	fx.fire(t, f)
-	fx.svc.DeadLetter(context.Background(), []byte(`{"followup_id":"`+f.ID+`","thread_id":"t-1"}`), nil)
+	fx.deadLetter(message(f), nil)
 	if got := fx.get(t, f.ID); got.Status != followup.StatusDelivered {
 		t.Fatalf("dead letter overwrote a delivery: %s", got.Status)
 	}
@@ -518,7 +553,7 @@ func TestInvariant5CreateIsAllOrNothing(t *testing.T) {
 			sched := inmem.NewScheduler()
 			disp := &dispatcher{script: []followup.Attempt{ok}}
 			clk := &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
-			svc := followup.New(followup.Config{Store: store, Scheduler: sched, Dispatcher: disp, Clock: clk,
+			svc := mustService(t, followup.Config{Store: store, Scheduler: sched, Dispatcher: disp, Clock: clk,
 				NewID: func() string { return "fu_fixed" }})
 			req, _ := followup.ParseCreate([]byte(body))
 			if _, err := svc.Create(context.Background(), req, ""); followup.ErrorCode(err) != followup.CodeUnavailable {
@@ -536,7 +571,7 @@ func TestInvariant5CreateIsAllOrNothing(t *testing.T) {
 			}
 			// Even if the schedule had fired, nothing would be dispatched.
 			clk.Advance(time.Hour)
-			svc.Fire(context.Background(), []byte(`{"followup_id":"fu_fixed","thread_id":"t-1"}`))
+			svc.Fire(context.Background(), followup.Delivery{Body: []byte(`{"followup_id":"fu_fixed","thread_id":"t-1"}`), ReceiveCount: 1})
 			if n := len(disp.Calls()); n != 0 {
 				t.Fatalf("dispatched %d times", n)
 			}

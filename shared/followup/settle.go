@@ -33,13 +33,16 @@ type Result struct {
 // Terminal followups satisfy none of these, so they never change again.
 func Settle(f *Followup, r Result, now time.Time) Transition {
 	t := Transition{
-		Name: "settle " + string(r.Status),
-		To:   r.Status,
-		At:   now,
+		Name:       "settle " + string(r.Status),
+		To:         r.Status,
+		LeaseUntil: Clear[time.Time](),
+		SweepAt:    Clear[time.Time](),
+		At:         now,
 	}
 	if r.Status == StatusFailedDropped {
 		t.Name = "settle " + string(r.DropReason)
-		t.DropReason = r.DropReason
+		reason := r.DropReason
+		t.DropReason = &reason
 	}
 	if r.Error != "" {
 		msg := r.Error

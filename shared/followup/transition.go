@@ -7,17 +7,22 @@ import (
 )
 
 // Transition is one conditional change to a stored followup. The domain
-// decides transitions (Claim, Release, Interrupt, Settle); stores only check
-// and write them, atomically, so each store is a thin translation: an
-// in-process store calls Check and Apply inside one transaction, DynamoDB
-// turns the fields into a condition and an update expression.
+// decides transitions (Claim, Release, Interrupt, Settle, Redrive); stores
+// only check and write them, atomically, so each store is a thin
+// translation: an in-process store calls Check and Apply inside one
+// transaction, DynamoDB turns the fields into a condition and an update
+// expression.
+//
+// Conditions are met when their field is zero. Changes follow one
+// convention: a nil pointer keeps the field, a pointer sets it, and the
+// zero value it points to (Clear) clears it: no lease, no error.
 type Transition struct {
 	// Name says what the transition is, for errors and logs.
 	Name string
 
 	// Conditions, all of which must hold.
 
-	// From lists the statuses the followup may be in.
+	// From lists the statuses the followup may be in; empty refuses all.
 	From []Status
 	// Version, when non-zero, must equal the stored version: the writer
 	// acts on what it read and nothing happened since.
@@ -27,6 +32,8 @@ type Transition struct {
 	// AttemptsBelow, when non-zero, requires Attempts < AttemptsBelow: the
 	// retry budget is kept by the record, not by a queue's receive count.
 	AttemptsBelow int
+	// SweepBy, when set, requires a SweepAt that is set and <= SweepBy.
+	SweepBy time.Time
 
 	// Changes.
 
@@ -36,32 +43,44 @@ type Transition struct {
 	CountAttempt bool
 	// AppendRun, when set, is added to Runs.
 	AppendRun *Run
-	// LeaseUntil replaces the lease; zero clears it.
-	LeaseUntil time.Time
-	// NextAttemptAt, when set, replaces NextAttemptAt.
-	NextAttemptAt time.Time
-	// LastError, when set, replaces LastError.
-	LastError *string
-	// DropReason is set with To == StatusFailedDropped.
-	DropReason DropReason
+	// LeaseUntil, NextAttemptAt, SweepAt, LastError and DropReason set
+	// their fields.
+	LeaseUntil    *time.Time
+	NextAttemptAt *time.Time
+	SweepAt       *time.Time
+	LastError     *string
+	DropReason    *DropReason
 	// At is the time of the change: UpdatedAt, and SettledAt when To is
 	// terminal.
 	At time.Time
+	// Bookkeeping marks a change only the system sees (the sweep's note
+	// that it sent a message again): Version and UpdatedAt stay, so it
+	// never conflicts with the writes of an attempt.
+	Bookkeeping bool
 }
+
+// Clear returns a pointer to T's zero value: set through a Transition, it
+// clears the field.
+func Clear[T any]() *T { return new(T) }
 
 // Check reports whether t may apply to f, as a *ConflictError when not.
 func (t *Transition) Check(f *Followup) error {
+	var why string
 	switch {
 	case !slices.Contains(t.From, f.Status):
-		return &ConflictError{Current: f.Clone(), Reason: fmt.Sprintf("%s needs status %v", t.Name, t.From)}
+		why = fmt.Sprintf("%s needs status %v", t.Name, t.From)
 	case t.Version != 0 && f.Version != t.Version:
-		return &ConflictError{Current: f.Clone(), Reason: fmt.Sprintf("%s expected version %d, found %d", t.Name, t.Version, f.Version)}
+		why = fmt.Sprintf("%s expected version %d, found %d", t.Name, t.Version, f.Version)
 	case !t.DueBy.IsZero() && f.NextAttemptAt.After(t.DueBy):
-		return &ConflictError{Current: f.Clone(), Reason: fmt.Sprintf("%s: not due until %s", t.Name, f.NextAttemptAt.UTC().Format(time.RFC3339Nano))}
+		why = fmt.Sprintf("%s: not due until %s", t.Name, f.NextAttemptAt.UTC().Format(time.RFC3339Nano))
 	case t.AttemptsBelow != 0 && f.Attempts >= t.AttemptsBelow:
-		return &ConflictError{Current: f.Clone(), Reason: fmt.Sprintf("%s: %d attempts made, budget %d", t.Name, f.Attempts, t.AttemptsBelow)}
+		why = fmt.Sprintf("%s: %d attempts made, budget %d", t.Name, f.Attempts, t.AttemptsBelow)
+	case !t.SweepBy.IsZero() && (f.SweepAt.IsZero() || f.SweepAt.After(t.SweepBy)):
+		why = fmt.Sprintf("%s: not overdue", t.Name)
+	default:
+		return nil
 	}
-	return nil
+	return &ConflictError{Current: f.Clone(), Reason: why}
 }
 
 // Apply changes f as t says. Call Check first.
@@ -73,22 +92,39 @@ func (t *Transition) Apply(f *Followup) {
 	if t.AppendRun != nil {
 		f.Runs = append(f.Runs, *t.AppendRun)
 	}
-	f.LeaseUntil = t.LeaseUntil
-	if !t.NextAttemptAt.IsZero() {
-		f.NextAttemptAt = t.NextAttemptAt
-	}
-	if t.LastError != nil {
-		f.LastError = *t.LastError
-	}
-	if t.To == StatusFailedDropped {
-		f.DropReason = t.DropReason
-	}
-	f.UpdatedAt = t.At
+	set(&f.LeaseUntil, t.LeaseUntil)
+	set(&f.NextAttemptAt, t.NextAttemptAt)
+	set(&f.SweepAt, t.SweepAt)
+	set(&f.LastError, t.LastError)
+	set(&f.DropReason, t.DropReason)
 	if t.To.Terminal() {
 		at := t.At
 		f.SettledAt = &at
 	}
-	f.Version++
+	if !t.Bookkeeping {
+		f.UpdatedAt = t.At
+		f.Version++
+	}
+}
+
+func set[T any](field *T, change *T) {
+	if change != nil {
+		*field = *change
+	}
+}
+
+// SweepGrace is how far past its next attempt (or its lease end) a pending
+// followup must be before the sweep takes its message for lost.
+const SweepGrace = 5 * time.Minute
+
+// RedriveEvery is how often at most the sweep sends one followup's message
+// again, so that a backlog is not multiplied.
+const RedriveEvery = time.Hour
+
+// sweepAfter is the SweepAt of a followup next due at due.
+func sweepAfter(due time.Time) *time.Time {
+	at := due.Add(SweepGrace)
+	return &at
 }
 
 // Claim moves a due scheduled followup to dispatching for one attempt,
@@ -97,6 +133,7 @@ func (t *Transition) Apply(f *Followup) {
 // followup no longer than its lease; after that the next delivery of its
 // message finds the lease expired and Interrupt records the lost attempt.
 func Claim(now time.Time, lease time.Duration, maxAttempts int) Transition {
+	until := now.Add(lease)
 	return Transition{
 		Name:          "claim",
 		From:          []Status{StatusScheduled},
@@ -104,7 +141,8 @@ func Claim(now time.Time, lease time.Duration, maxAttempts int) Transition {
 		AttemptsBelow: maxAttempts,
 		To:            StatusDispatching,
 		CountAttempt:  true,
-		LeaseUntil:    now.Add(lease),
+		LeaseUntil:    &until,
+		SweepAt:       sweepAfter(until),
 		At:            now,
 	}
 }
@@ -118,21 +156,23 @@ func Release(claimed *Followup, run Run, next time.Time) Transition {
 		Version:       claimed.Version,
 		To:            StatusScheduled,
 		AppendRun:     &run,
-		NextAttemptAt: next,
+		LeaseUntil:    Clear[time.Time](),
+		NextAttemptAt: &next,
+		SweepAt:       sweepAfter(next),
 		LastError:     &run.Error,
 		At:            run.FinishedAt,
 	}
 }
 
-// ErrAttemptInterrupted is the error recorded for an attempt whose worker
+// AttemptInterrupted is the error recorded for an attempt whose worker
 // vanished (crash, kill, timeout) before it reported.
-const ErrAttemptInterrupted = "attempt interrupted"
+const AttemptInterrupted = "attempt interrupted"
 
 // Interrupt records the attempt of a dispatching followup whose lease
 // expired as a retryable_error "attempt interrupted" and puts it back to
 // scheduled, due now.
 func Interrupt(f *Followup, now time.Time) Transition {
-	msg := ErrAttemptInterrupted
+	msg := AttemptInterrupted
 	started := f.UpdatedAt // the claim was the last write
 	run := Run{
 		Attempt:    f.Attempts,
@@ -148,9 +188,28 @@ func Interrupt(f *Followup, now time.Time) Transition {
 		Version:       f.Version,
 		To:            StatusScheduled,
 		AppendRun:     &run,
-		NextAttemptAt: now,
+		LeaseUntil:    Clear[time.Time](),
+		NextAttemptAt: &now,
+		SweepAt:       sweepAfter(now),
 		LastError:     &msg,
 		At:            now,
+	}
+}
+
+// Redrive notes that the sweep sent the message of an overdue followup
+// again, so it sends it at most once every RedriveEvery. It applies only
+// while the followup is still overdue in status, so an attempt that made
+// progress meanwhile wins.
+func Redrive(status Status, now time.Time) Transition {
+	next := now.Add(RedriveEvery)
+	return Transition{
+		Name:        "redrive",
+		From:        []Status{status},
+		SweepBy:     now,
+		To:          status,
+		SweepAt:     &next,
+		At:          now,
+		Bookkeeping: true,
 	}
 }
 

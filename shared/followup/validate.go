@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"time"
 	_ "time/tzdata" // time zones must not depend on the host: Lambda images may lack zoneinfo
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -70,6 +72,11 @@ var createFields = []string{"thread_id", "prompt", "delay_seconds", "run_at", "t
 // DESIGN §2 that does not depend on the clock. Errors are *Error values with
 // the specific code and field.
 func ParseCreate(body []byte) (*CreateRequest, error) {
+	// Depth first, on the bytes as they are: a body nested deeper than
+	// metadata may be is refused before any decoder builds or copies it.
+	if err := checkNesting(body); err != nil {
+		return nil, err
+	}
 	fields, order, err := decodeObject(body)
 	if err != nil {
 		return nil, err
@@ -157,8 +164,14 @@ func (r *CreateRequest) parseWhen(fields map[string]json.RawMessage) error {
 
 // rfc3339 is RFC 3339's date-time (§5.6), with the offset optional (a
 // wall-clock time for a time zone): date, "T" (or "t"), hh:mm:, seconds,
-// fraction, and "Z" (or "z") or ±hh:mm. Ranges are checked by time.Parse.
-var rfc3339 = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:)(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})?$`)
+// fraction of any length, and "Z" (or "z") or ±hh:mm. Ranges are checked
+// by time.Parse.
+var rfc3339 = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:)(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$`)
+
+// maxFractionDigits is the precision times keep: nanoseconds. RFC 3339
+// sets no limit on the digits of a fraction; those past nanoseconds are
+// truncated.
+const maxFractionDigits = 9
 
 // localLayout is RFC 3339 without the offset: a wall-clock time.
 const localLayout = "2006-01-02T15:04:05.999999999"
@@ -173,6 +186,9 @@ func ParseRunAt(s, zone string) (time.Time, error) {
 		return time.Time{}, bad
 	}
 	date, hhmm, sec, frac, offset := m[1], m[2], m[3], m[4], strings.ToUpper(m[5])
+	if len(frac) > 1+maxFractionDigits {
+		frac = frac[:1+maxFractionDigits]
+	}
 	if len(offset) == 6 && (offset[1:3] > "23" || offset[4:6] > "59") {
 		return time.Time{}, bad
 	}
@@ -271,6 +287,10 @@ func (r *CreateRequest) When(now time.Time, lim Limits) (time.Time, error) {
 	return r.RunAt, nil
 }
 
+// MaxMetadataDepth is how deeply metadata may nest: the object itself is
+// level 1.
+const MaxMetadataDepth = 32
+
 func (r *CreateRequest) parseMetadata(raw json.RawMessage) error {
 	if raw == nil || string(raw) == "null" {
 		return nil
@@ -278,14 +298,16 @@ func (r *CreateRequest) parseMetadata(raw json.RawMessage) error {
 	if raw[0] != '{' {
 		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata must be a JSON object")
 	}
-	if hasLoneSurrogate(raw) {
-		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata is not valid UTF-8 (it escapes a lone surrogate)")
-	}
 	var buf bytes.Buffer
+	buf.Grow(len(raw))
 	if err := json.Compact(&buf, raw); err != nil {
 		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata must be a JSON object")
 	}
-	if n := encodedSize(buf.Bytes()); n > MaxMetadataBytes {
+	n, lone := encodedSize(buf.Bytes())
+	switch {
+	case lone:
+		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata is not valid UTF-8 (it escapes a lone surrogate)")
+	case n > MaxMetadataBytes:
 		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata is too large: at most %d bytes encoded, got %d", MaxMetadataBytes, n)
 	}
 	// The object travels as the client wrote it, white space aside.
@@ -293,47 +315,147 @@ func (r *CreateRequest) parseMetadata(raw json.RawMessage) error {
 	return nil
 }
 
-// encodedSize is the size of a JSON value re-encoded compactly: strings as
-// UTF-8, with only the escapes JSON requires, so "\u00e9" and "é" weigh
-// the same. Numbers keep their literal.
-func encodedSize(compact []byte) int {
-	dec := json.NewDecoder(bytes.NewReader(compact))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return len(compact)
+// nesting returns how deeply the JSON text raw nests objects and arrays,
+// stopping as soon as it exceeds limit, and the member of the outermost
+// object in which it first did ("" when not in one). It reads raw once and
+// allocates nothing but the member's name; raw need not be valid JSON.
+func nesting(raw []byte, limit int) (deepest int, member string) {
+	depth, inString := 0, false
+	strStart, strEnd := 0, 0       // the last string closed at depth 1
+	memberStart, memberEnd := 0, 0 // the member whose value is being read
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case inString && c == '\\':
+			i++ // the escaped byte
+		case inString && c == '"':
+			inString = false
+			if depth == 1 {
+				strEnd = i + 1
+			}
+		case inString:
+		case c == '"':
+			inString = true
+			if depth == 1 {
+				strStart = i
+			}
+		case c == ':' && depth == 1:
+			memberStart, memberEnd = strStart, strEnd
+		case c == ',' && depth == 1:
+			memberStart, memberEnd = 0, 0
+		case c == '{' || c == '[':
+			depth++
+			if depth > deepest {
+				if deepest = depth; deepest > limit {
+					if memberEnd > memberStart {
+						_ = json.Unmarshal(raw[memberStart:memberEnd], &member)
+					}
+					return deepest, member
+				}
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
 	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return len(compact)
-	}
-	// encoding/json also escapes U+2028 and U+2029 (6 bytes for 3), which
-	// JSON does not require.
-	return out.Len() - 1 - 3*lineSeparators(v) // Encode ends with a newline
+	return deepest, ""
 }
 
-// lineSeparators counts U+2028 and U+2029 in the strings of v, keys too.
-func lineSeparators(v any) int {
-	count := func(s string) int { return strings.Count(s, "\u2028") + strings.Count(s, "\u2029") }
-	switch v := v.(type) {
-	case string:
-		return count(v)
-	case []any:
-		n := 0
-		for _, e := range v {
-			n += lineSeparators(e)
+// encodedSize is the size of a compact JSON value re-encoded with only the
+// escapes JSON requires: strings as UTF-8, so "\u00e9" and "é" weigh the
+// same; numbers keep their literal. It is computed in one pass over the
+// bytes, without decoding the value. lone reports an escape of half a
+// UTF-16 surrogate pair, which decoders silently turn into U+FFFD.
+func encodedSize(compact []byte) (n int, lone bool) {
+	for i := 0; i < len(compact); {
+		if compact[i] != '"' {
+			n++
+			i++
+			continue
 		}
-		return n
-	case map[string]any:
-		n := 0
-		for k, e := range v {
-			n += count(k) + lineSeparators(e)
+		n++ // the opening quote
+		for i++; i < len(compact) && compact[i] != '"'; {
+			if compact[i] != '\\' {
+				n++ // a byte of valid UTF-8, as is
+				i++
+				continue
+			}
+			if i+1 >= len(compact) {
+				return n, false
+			}
+			switch e := compact[i+1]; e {
+			case 'u':
+				r, w := escapedRune(compact[i:])
+				if r == utf8.RuneError && w == 0 {
+					return n, true
+				}
+				n += minimalEscape(r)
+				i += w
+			case '/':
+				n++ // "/" needs no escape
+				i += 2
+			default: // \" \\ \b \f \n \r \t
+				n += 2
+				i += 2
+			}
 		}
-		return n
+		n++ // the closing quote
+		i++
 	}
-	return 0
+	return n, false
+}
+
+// escapedRune reads a \uXXXX escape, or a pair of them for a rune beyond
+// the Basic Multilingual Plane, at the start of b, and returns the rune
+// and the bytes read; (RuneError, 0) for half a surrogate pair.
+func escapedRune(b []byte) (rune, int) {
+	hex4 := func(b []byte) rune {
+		if len(b) < 6 {
+			return -1
+		}
+		v, err := strconv.ParseUint(string(b[2:6]), 16, 16)
+		if err != nil {
+			return -1
+		}
+		return rune(v)
+	}
+	r := hex4(b)
+	if !utf16.IsSurrogate(r) {
+		return r, 6
+	}
+	if len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
+		if pair := utf16.DecodeRune(r, hex4(b[6:])); pair != utf8.RuneError {
+			return pair, 12
+		}
+	}
+	return utf8.RuneError, 0
+}
+
+// minimalEscape is the size of r in a JSON string with only the escapes
+// JSON requires.
+func minimalEscape(r rune) int {
+	switch {
+	case r == '"' || r == '\\' || r == '\b' || r == '\f' || r == '\n' || r == '\r' || r == '\t':
+		return 2
+	case r < 0x20:
+		return 6 // \u00XX
+	}
+	return utf8.RuneLen(r)
+}
+
+// checkNesting refuses a body nested deeper than its one nested field,
+// metadata, may be (the body is one level more), naming the member at
+// fault.
+func checkNesting(body []byte) error {
+	depth, member := nesting(body, MaxMetadataDepth+1)
+	switch {
+	case depth <= MaxMetadataDepth+1:
+		return nil
+	case member == "metadata":
+		return FieldErrorf(CodeInvalidArgument, "metadata", "metadata is nested too deeply: at most %d levels", MaxMetadataDepth)
+	case member != "":
+		return FieldErrorf(CodeInvalidArgument, member, "%s is nested too deeply", member)
+	}
+	return Errorf(CodeInvalidJSON, "request body is nested too deeply")
 }
 
 // ValidateThreadID checks a thread id from a body or a path.
@@ -349,8 +471,18 @@ func ValidateThreadID(id string) error {
 		return FieldErrorf(CodeInvalidArgument, "thread_id", "thread_id must not be %q (proxies rewrite dot segments)", id)
 	case strings.ContainsFunc(id, unicode.IsControl):
 		return FieldErrorf(CodeInvalidArgument, "thread_id", "thread_id must not contain control characters")
+	case strings.ContainsFunc(id, noncharacter):
+		return FieldErrorf(CodeInvalidArgument, "thread_id", "thread_id must not contain Unicode noncharacters (U+FDD0 to U+FDEF, or a code point ending in FFFE or FFFF)")
 	}
 	return nil
+}
+
+// noncharacter reports whether r is one of Unicode's 66 noncharacters:
+// U+FDD0 to U+FDEF, and the last two code points of every plane. SQS
+// refuses U+FFFE and U+FFFF in a message, and a thread id travels in
+// every fire-queue message.
+func noncharacter(r rune) bool {
+	return (r >= 0xFDD0 && r <= 0xFDEF) || r&0xFFFE == 0xFFFE
 }
 
 var idempotencyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9\-_.:]{1,128}$`)
@@ -523,4 +655,80 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// RearmRequest is a validated POST /followups/{id}/rearm body: when the new
+// followup is due. Without a time it is due after the minimum delay.
+type RearmRequest struct {
+	when   CreateRequest // only its time fields are used
+	given  bool
+	fields map[string]json.RawMessage
+}
+
+var rearmFields = []string{"delay_seconds", "run_at", "timezone"}
+
+// ParseRearm validates a rearm body: empty, {}, or exactly one of
+// delay_seconds and run_at (with timezone for a wall-clock run_at), checked
+// as in ParseCreate.
+func ParseRearm(body []byte) (*RearmRequest, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return &RearmRequest{}, nil
+	}
+	if err := checkNesting(body); err != nil {
+		return nil, err
+	}
+	fields, order, err := decodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range order {
+		if !slices.Contains(rearmFields, name) {
+			return nil, FieldErrorf(CodeInvalidArgument, name, "unknown field %q (a rearm takes delay_seconds, or run_at and timezone)", name)
+		}
+	}
+	r := &RearmRequest{fields: fields}
+	_, hasDelay := present(fields, "delay_seconds")
+	_, hasRunAt := present(fields, "run_at")
+	if !hasDelay && !hasRunAt {
+		if zone, err := stringField(fields, "timezone"); err != nil || zone != "" {
+			if err != nil {
+				return nil, err
+			}
+			return nil, FieldErrorf(CodeInvalidArgument, "timezone", "timezone goes only with a run_at that has no UTC offset")
+		}
+		return r, nil
+	}
+	if err := r.when.parseWhen(fields); err != nil {
+		return nil, err
+	}
+	r.given = true
+	return r, nil
+}
+
+// Hash identifies the rearm of followup id with this body, for
+// Idempotency-Key: the same key and body on another followup, or on a
+// create, is another request.
+func (r *RearmRequest) Hash(id string) string {
+	fields := maps.Clone(r.fields)
+	if fields == nil {
+		fields = map[string]json.RawMessage{}
+	}
+	b, _ := json.Marshal(id) // a string always encodes
+	fields["\x00rearm"] = b
+	return jsonHash(fields)
+}
+
+// create is the create request of the rearm of dropped.
+func (r *RearmRequest) create(dropped *Followup, lim Limits) *CreateRequest {
+	c := &CreateRequest{
+		ThreadID: dropped.ThreadID, Prompt: dropped.Prompt, Reason: dropped.Reason,
+		OriginatingRunID: dropped.OriginatingRunID, Metadata: dropped.Metadata,
+	}
+	if r.given {
+		c.DelaySeconds, c.RunAt, c.delayLiteral = r.when.DelaySeconds, r.when.RunAt, r.when.delayLiteral
+		return c
+	}
+	secs := int64((lim.MinDelay + time.Second - 1) / time.Second)
+	c.DelaySeconds = &secs
+	return c
 }

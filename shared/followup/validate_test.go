@@ -2,6 +2,7 @@ package followup_test
 
 import (
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,12 @@ func TestParseCreate(t *testing.T) {
 		{"surrogate pair is fine", `{"thread_id":"a\ud83d\ude00b","prompt":"p","delay_seconds":60}`, "", ""},
 		{"escaped backslash before u is text", `{"thread_id":"a\\ud800b","prompt":"p","delay_seconds":60}`, "", ""},
 		{"thread_id at limit", `{"thread_id":"` + long(256) + `","prompt":"p","delay_seconds":60}`, "", ""},
+		{"thread_id with U+FFFD, not a noncharacter", `{"thread_id":"a\ufffdb","prompt":"p","delay_seconds":60}`, "", ""},
+		{"run_at with twelve fraction digits", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00.123456789123Z"}`, "", ""},
+		{"local run_at with thirty fraction digits", `{"thread_id":"t","prompt":"p","run_at":"2026-11-27T16:00:00.123456789012345678901234567890","timezone":"UTC"}`, "", ""},
+		{"metadata 32 levels deep", `{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":` + nested(32) + `}`, "", ""},
+		{"metadata with brackets inside strings is not deep", `{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":{"k":"` + strings.Repeat("[{", 100) + `\"["}}`, "", ""},
+		{"metadata escapes weighed as the minimal encoding", `{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":{"k":"` + strings.Repeat(`\/`, 4080) + `"}}`, "", ""},
 
 		{"syntax error", `{"thread_id":`, followup.CodeInvalidJSON, ""},
 		{"empty body", ``, followup.CodeInvalidJSON, ""},
@@ -56,6 +63,17 @@ func TestParseCreate(t *testing.T) {
 		{"thread_id dot dot", `{"thread_id":"..","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
 		{"thread_id invalid UTF-8", "{\"thread_id\":\"a\xffb\",\"prompt\":\"p\",\"delay_seconds\":60}", followup.CodeInvalidArgument, "thread_id"},
 		{"thread_id lone surrogate", `{"thread_id":"a\ud800b","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id U+FFFF", `{"thread_id":"a\uffffb","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id U+FFFE", `{"thread_id":"a` + "\uFFFE" + `b","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id U+FDD0", `{"thread_id":"a\ufdd0b","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id U+FDEF", `{"thread_id":"` + "\uFDEF" + `","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id U+1FFFF", `{"thread_id":"a\ud83f\udfffb","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"thread_id U+10FFFE", `{"thread_id":"` + "\U0010FFFE" + `","prompt":"p","delay_seconds":60}`, followup.CodeInvalidArgument, "thread_id"},
+		{"metadata 33 levels deep", `{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":` + nested(33) + `}`, followup.CodeInvalidArgument, "metadata"},
+		{"prompt nested deeply names the prompt", `{"thread_id":"t","prompt":` + nested(40) + `,"delay_seconds":60}`, followup.CodeInvalidArgument, "prompt"},
+		{"an unknown field nested deeply names it", `{"thread_id":"t","prompt":"p","delay_seconds":60,"x\"y":` + nested(40) + `}`, followup.CodeInvalidArgument, `x"y`},
+		{"metadata 6000 levels deep", `{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":` + nested(6000) + `}`, followup.CodeInvalidArgument, "metadata"},
+		{"metadata escapes over the limit", `{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":{"k":"` + strings.Repeat(`\n`, 2045) + `"}}`, followup.CodeInvalidArgument, "metadata"},
 		{"prompt lone low surrogate", `{"thread_id":"t","prompt":"\udc00","delay_seconds":60}`, followup.CodeInvalidArgument, "prompt"},
 		{"prompt missing", `{"thread_id":"t","delay_seconds":60}`, followup.CodeInvalidArgument, "prompt"},
 		{"prompt blank", `{"thread_id":"t","prompt":" \n\t ","delay_seconds":60}`, followup.CodeInvalidArgument, "prompt"},
@@ -113,6 +131,68 @@ func TestParseCreate(t *testing.T) {
 				t.Fatal("empty message")
 			}
 		})
+	}
+}
+
+// nested returns a JSON object nested depth levels deep: {"a":[{"a":[...]}]}
+// alternating objects and arrays, the outermost an object.
+func nested(depth int) string {
+	var b strings.Builder
+	for i := range depth {
+		if i%2 == 0 {
+			b.WriteString(`{"a":`)
+		} else {
+			b.WriteString(`[`)
+		}
+	}
+	b.WriteString(`1`)
+	for i := depth - 1; i >= 0; i-- {
+		if i%2 == 0 {
+			b.WriteString(`}`)
+		} else {
+			b.WriteString(`]`)
+		}
+	}
+	return b.String()
+}
+
+// A metadata value 6,000 levels deep is refused without building it: the
+// refusal costs about what the body weighs, not megabytes.
+func TestDeepMetadataRefusedCheaply(t *testing.T) {
+	body := []byte(`{"thread_id":"t","prompt":"p","delay_seconds":60,"metadata":` + nested(6000) + `}`)
+	allocs := testing.AllocsPerRun(5, func() { _, _ = followup.ParseCreate(body) })
+	var ms1, ms2 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	_, err := followup.ParseCreate(body)
+	runtime.ReadMemStats(&ms2)
+	var e *followup.Error
+	if !errors.As(err, &e) || e.Code != followup.CodeInvalidArgument || e.Field != "metadata" || !strings.Contains(e.Message, "32 levels") {
+		t.Fatalf("err = %v", err)
+	}
+	// Decoding a value 6,000 deep into maps and slices allocates tens of
+	// thousands of times; refusing it from its bytes does not.
+	if allocs > 200 {
+		t.Fatalf("refusing a %d-byte body allocated %v times", len(body), allocs)
+	}
+	if grew := ms2.TotalAlloc - ms1.TotalAlloc; grew > 8*uint64(len(body)) {
+		t.Fatalf("refusing a %d-byte body allocated %d bytes", len(body), grew)
+	}
+}
+
+func TestRunAtFractionTruncated(t *testing.T) {
+	got, err := followup.ParseRunAt("2026-11-27T16:00:00.123456789987654321Z", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 11, 27, 16, 0, 0, 123456789, time.UTC); !got.Equal(want) {
+		t.Fatalf("ParseRunAt = %s, want %s (digits past nanoseconds truncated)", got.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+	}
+	local, err := followup.ParseRunAt("2026-11-27T16:00:00.9999999999", "Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 11, 27, 15, 0, 0, 999999999, time.UTC); !local.Equal(want) {
+		t.Fatalf("ParseRunAt local = %s, want %s", local, want)
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package inmem holds in-memory adapters for unit tests of the domain and
-// the API: a Store and a Scheduler that keep everything in maps. They pass
-// the same contract suite as the real adapters, but nothing here is
-// durable; followupd uses shared/embedded.
+// the API: a Store, a Scheduler and Queues that keep everything in memory.
+// The Store passes the same contract suite as the real stores, but nothing
+// here is durable.
 package inmem

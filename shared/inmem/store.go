@@ -3,6 +3,7 @@ package inmem
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,6 +134,25 @@ func (s *Store) Apply(_ context.Context, id string, t followup.Transition) (*fol
 	}
 	t.Apply(f)
 	return f.Clone(), nil
+}
+
+// Overdue implements followup.Store.
+func (s *Store) Overdue(_ context.Context, now time.Time, limit int) ([]followup.OverdueFollowup, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []followup.OverdueFollowup
+	for _, f := range s.followups {
+		if !f.SweepAt.IsZero() && !f.SweepAt.After(now) {
+			out = append(out, followup.OverdueFollowup{ID: f.ID, ThreadID: f.ThreadID, Status: f.Status, SweepAt: f.SweepAt})
+		}
+	}
+	slices.SortFunc(out, func(a, b followup.OverdueFollowup) int {
+		if c := a.SweepAt.Compare(b.SweepAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out[:min(len(out), limit)], nil
 }
 
 // KeepDeadLetter implements followup.Store.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,9 +16,8 @@ import (
 	"github.com/followups/followups/shared/followup"
 )
 
-// Handle handles one message: its body and its String message attributes.
-// It returns what the queue should do with the message.
-type Handle func(ctx context.Context, body []byte, attrs map[string]string) followup.Verdict
+// Handle handles one message and returns what the queue should do with it.
+type Handle func(ctx context.Context, d followup.Delivery) followup.Verdict
 
 // Visibility makes a received message visible again d from now (SQS
 // ChangeMessageVisibility); d is whole seconds, zero meaning at once.
@@ -54,12 +56,14 @@ func Batch(ctx context.Context, records []events.SQSMessage, handle Handle, visi
 func consume(ctx context.Context, m *events.SQSMessage, handle Handle, visibility Visibility, log *slog.Logger) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
+			// The value may quote the message, a prompt or metadata: only
+			// its type and where it happened are logged.
 			log.ErrorContext(ctx, "queue message handler panicked; the message comes back after the queue's visibility timeout",
-				"message_id", m.MessageId, "panic", fmt.Sprint(p))
+				"message_id", m.MessageId, "panic_type", fmt.Sprintf("%T", p), "panic_at", panicSite())
 			ok = false
 		}
 	}()
-	v := handle(ctx, []byte(m.Body), Attributes(m))
+	v := handle(ctx, Delivery(m))
 	if !v.Retry {
 		return true
 	}
@@ -82,6 +86,30 @@ func RoundUp(d time.Duration) time.Duration {
 		return 0
 	}
 	return (d + time.Second - 1).Truncate(time.Second)
+}
+
+// Delivery is the delivery of one record: its body, String attributes and
+// receive count (the ApproximateReceiveCount Lambda passes on).
+func Delivery(m *events.SQSMessage) followup.Delivery {
+	n, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	return followup.Delivery{Body: []byte(m.Body), Attributes: Attributes(m), ReceiveCount: max(n, 1)}
+}
+
+// panicSite returns the function and line where a recovered panic began:
+// the first frame of the stack below the runtime's own panic machinery
+// and this recovery.
+func panicSite() string {
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "runtime.") {
+			return fmt.Sprintf("%s (%s:%d)", f.Function, filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return "unknown"
+		}
+	}
 }
 
 // Attributes returns a message's String attributes (data type String or

@@ -1,13 +1,16 @@
 package lambdasqs_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,7 +52,8 @@ func TestBatchRunsRecordsConcurrently(t *testing.T) {
 	rs := records(n)
 	release := make(chan struct{})
 	finished := make(chan string, n)
-	handle := func(ctx context.Context, body []byte, _ map[string]string) followup.Verdict {
+	handle := func(ctx context.Context, d followup.Delivery) followup.Verdict {
+		body := d.Body
 		if string(body) == rs[slow].Body {
 			<-release // a thread API that hangs
 		}
@@ -128,7 +132,7 @@ func TestBatchVerdicts(t *testing.T) {
 			if tt.noVisibility {
 				visibility = nil
 			}
-			handle := func(context.Context, []byte, map[string]string) followup.Verdict {
+			handle := func(context.Context, followup.Delivery) followup.Verdict {
 				if tt.verdict == panics {
 					panic("boom")
 				}
@@ -151,9 +155,9 @@ func TestBatchVerdicts(t *testing.T) {
 
 func TestBatchReportsOnlyTheRecordsToKeep(t *testing.T) {
 	rs := records(5)
-	handle := func(_ context.Context, body []byte, _ map[string]string) followup.Verdict {
+	handle := func(_ context.Context, d followup.Delivery) followup.Verdict {
 		var m struct{ N int }
-		_ = json.Unmarshal(body, &m)
+		_ = json.Unmarshal(d.Body, &m)
 		if m.N%2 == 1 {
 			return followup.RetryAfter(time.Duration(m.N) * time.Second)
 		}
@@ -207,10 +211,10 @@ func TestBatchPassesSampleEvents(t *testing.T) {
 			e := readEvent(t, tt.file)
 			var mu sync.Mutex
 			seen := map[string]map[string]string{}
-			handle := func(_ context.Context, body []byte, attrs map[string]string) followup.Verdict {
+			handle := func(_ context.Context, d followup.Delivery) followup.Verdict {
 				mu.Lock()
 				defer mu.Unlock()
-				seen[string(body)+"|"+fmt.Sprint(len(seen))] = attrs
+				seen[string(d.Body)+"|"+fmt.Sprint(len(seen))] = d.Attributes
 				return followup.RetryAfter(time.Second)
 			}
 			var receipts []string
@@ -236,6 +240,43 @@ func TestBatchPassesSampleEvents(t *testing.T) {
 				t.Errorf("handled %d bodies, want %d", len(seen), len(e.Records))
 			}
 		})
+	}
+}
+
+// A handler that panics with a value quoting the message (a prompt, say)
+// fails its record and logs where it panicked, never the value.
+func TestBatchPanicLogsNoValue(t *testing.T) {
+	const marker = "PROMPT-MARKER-6c1d"
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	handle := func(_ context.Context, d followup.Delivery) followup.Verdict {
+		panic("could not handle " + marker + string(d.Body))
+	}
+	rs := records(1)
+	rs[0].Body = `{"prompt":"` + marker + `"}`
+	resp := lambdasqs.Batch(context.Background(), rs, handle, nil, log)
+	if len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("failures %v, want the panicking record", resp.BatchItemFailures)
+	}
+	line := buf.String()
+	if strings.Contains(line, marker) {
+		t.Fatalf("the panic's value reached the log: %s", line)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatalf("log line %q: %v", line, err)
+	}
+	if m["panic_type"] != "string" || !strings.Contains(fmt.Sprint(m["panic_at"]), "batch_test.go") {
+		t.Fatalf("panic_type %v, panic_at %v: want the type and the test's line", m["panic_type"], m["panic_at"])
+	}
+}
+
+func TestDeliveryReceiveCount(t *testing.T) {
+	for give, want := range map[string]int{"": 1, "1": 1, "7": 7, "junk": 1} {
+		m := events.SQSMessage{Body: "b", Attributes: map[string]string{"ApproximateReceiveCount": give}}
+		if d := lambdasqs.Delivery(&m); d.ReceiveCount != want || string(d.Body) != "b" {
+			t.Errorf("ApproximateReceiveCount %q: delivery %+v, want receive count %d", give, d, want)
+		}
 	}
 }
 

@@ -25,7 +25,7 @@ func NeedTime(need time.Duration, handle Handle, log *slog.Logger) Handle {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return func(ctx context.Context, body []byte, attrs map[string]string) followup.Verdict {
+	return func(ctx context.Context, d followup.Delivery) followup.Verdict {
 		if deadline, ok := ctx.Deadline(); ok {
 			if left := time.Until(deadline); left < need {
 				log.WarnContext(ctx, "too little time left in this invocation to dispatch; message given back unclaimed",
@@ -33,6 +33,6 @@ func NeedTime(need time.Duration, handle Handle, log *slog.Logger) Handle {
 				return followup.RetryAfter(0)
 			}
 		}
-		return handle(ctx, body, attrs)
+		return handle(ctx, d)
 	}
 }

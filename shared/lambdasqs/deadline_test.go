@@ -30,11 +30,11 @@ func TestNeedTime(t *testing.T) {
 				defer cancel()
 			}
 			handled := false
-			handle := lambdasqs.NeedTime(need, func(context.Context, []byte, map[string]string) followup.Verdict {
+			handle := lambdasqs.NeedTime(need, func(context.Context, followup.Delivery) followup.Verdict {
 				handled = true
 				return followup.Ack
 			}, nil)
-			v := handle(ctx, []byte(`{}`), nil)
+			v := handle(ctx, followup.Delivery{Body: []byte(`{}`)})
 			if handled != tt.wantHandled {
 				t.Fatalf("handled = %v, want %v", handled, tt.wantHandled)
 			}

@@ -1,8 +1,10 @@
-// Package sqs is what the fire function needs of the fire queue beyond
-// the Lambda event that delivers its messages: setting a received
-// message's visibility timeout (the wait before a retry) and sending a
-// message with a delay (a message that arrived before its followup's time
-// goes back for the rest).
+// Package sqs is what the functions need of the fire queue and the
+// dead-letter queue beyond the Lambda events that deliver their messages:
+// setting a received message's visibility timeout (the wait before a
+// retry), and sending messages: a followup due soon straight to the fire
+// queue with a delay, an early message back for the rest, an exhausted
+// one to the dead-letter queue, one the queue gave up on back to the fire
+// queue (Queues).
 //
 // It neither receives nor deletes messages: the Lambda event source
 // mapping does, deleting what the function reports as handled.
@@ -16,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/followups/followups/shared/followup"
 )
@@ -68,17 +71,47 @@ func (q *Queue) Send(ctx context.Context, m followup.Message, delay time.Duratio
 	if err != nil {
 		return fmt.Errorf("send followup %s: %w", m.FollowupID, err)
 	}
+	return q.SendBody(ctx, body, nil, delay)
+}
+
+// SendBody puts a message with String attributes on the queue, delivered
+// after delay (whole seconds, rounded up, at most 15 minutes).
+func (q *Queue) SendBody(ctx context.Context, body []byte, attrs map[string]string, delay time.Duration) error {
 	secs := seconds(delay, MaxDelay)
-	_, err = q.client.SendMessage(ctx, &sqs.SendMessageInput{
+	in := &sqs.SendMessageInput{
 		QueueUrl:     aws.String(q.url),
 		MessageBody:  aws.String(string(body)),
 		DelaySeconds: secs,
-	})
-	if err != nil {
-		return fmt.Errorf("send followup %s with delay %ds: %w", m.FollowupID, secs, err)
+	}
+	if len(attrs) > 0 {
+		in.MessageAttributes = make(map[string]types.MessageAttributeValue, len(attrs))
+		for k, v := range attrs {
+			in.MessageAttributes[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+		}
+	}
+	if _, err := q.client.SendMessage(ctx, in); err != nil {
+		return fmt.Errorf("send a message to %s with delay %ds: %w", q.url, secs, err)
 	}
 	return nil
 }
+
+// Queues is the fire queue and its dead-letter queue, as the consumers
+// send to them.
+type Queues struct {
+	Fire, DeadLetter *Queue
+}
+
+// SendFire implements followup.Queues.
+func (q Queues) SendFire(ctx context.Context, body []byte, attrs map[string]string, delay time.Duration) error {
+	return q.Fire.SendBody(ctx, body, attrs, delay)
+}
+
+// SendDeadLetter implements followup.Queues.
+func (q Queues) SendDeadLetter(ctx context.Context, body []byte, attrs map[string]string) error {
+	return q.DeadLetter.SendBody(ctx, body, attrs, 0)
+}
+
+var _ followup.Queues = Queues{}
 
 // seconds is d in whole seconds rounded up, within [0, limit].
 func seconds(d, limit time.Duration) int32 {

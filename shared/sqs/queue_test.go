@@ -153,3 +153,37 @@ func TestChangeVisibilityOfUnknownReceipt(t *testing.T) {
 		t.Fatalf("ChangeVisibility of an unknown receipt handle: no error")
 	}
 }
+
+// Queues sends to the fire queue with a delay and String attributes, and
+// to the dead-letter queue at once, each in one SendMessage.
+func TestQueuesSend(t *testing.T) {
+	awstest.Endpoint(t)
+	t.Parallel()
+	fire, dead := newFixture(t), newFixture(t)
+	qs := fsqs.Queues{Fire: fire.queue, DeadLetter: dead.queue}
+	attrs := map[string]string{followup.ReturnsAttribute: "2", "ERROR_CODE": "é"}
+	if err := qs.SendFire(t.Context(), []byte(`{"followup_id":"fu-1"}`), attrs, time.Second); err != nil {
+		t.Fatalf("SendFire: %v", err)
+	}
+	if err := qs.SendDeadLetter(t.Context(), []byte(`{"followup_id":"fu-2"}`), nil); err != nil {
+		t.Fatalf("SendDeadLetter: %v", err)
+	}
+	if got := fire.calls.Snapshot(); got["SQS.SendMessage"] != 1 {
+		t.Fatalf("fire calls %v", got)
+	}
+	out, err := fire.client.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(fire.url), WaitTimeSeconds: 5, MessageAttributeNames: []string{"All"},
+	})
+	if err != nil || len(out.Messages) != 1 {
+		t.Fatalf("receive from the fire queue: %v, %v", out, err)
+	}
+	m := out.Messages[0]
+	if aws.ToString(m.Body) != `{"followup_id":"fu-1"}` || len(m.MessageAttributes) != 2 ||
+		aws.ToString(m.MessageAttributes[followup.ReturnsAttribute].StringValue) != "2" ||
+		aws.ToString(m.MessageAttributes[followup.ReturnsAttribute].DataType) != "String" {
+		t.Fatalf("fire message %s %v", aws.ToString(m.Body), m.MessageAttributes)
+	}
+	if got := dead.receive(t, 2); got == nil || aws.ToString(got.Body) != `{"followup_id":"fu-2"}` {
+		t.Fatalf("dead-letter message %v", got)
+	}
+}

@@ -107,6 +107,17 @@ func (e *EMF) Attempted(f *followup.Followup, a followup.Attempt, latency time.D
 	e.write(l)
 }
 
+// Redriven writes FollowupRedriven: the sweep sent an overdue followup's
+// message again, so something lost it.
+func (e *EMF) Redriven(o followup.OverdueFollowup) {
+	l := e.line(dimsTotal, metricDef{MetricFollowupRedriven, UnitCount})
+	l.value(MetricFollowupRedriven, 1)
+	l.value(KeyFollowupID, o.ID)
+	l.value(KeyThreadID, o.ThreadID)
+	l.value(KeyStatus, string(o.Status))
+	e.write(l)
+}
+
 // Settled writes FollowupDelivered with FireLateness, FollowupDropped in
 // total and per DropReason, or FollowupCancelled. A status that is not
 // terminal writes nothing.
@@ -197,8 +208,15 @@ func (l *emfLine) ids(f *followup.Followup) {
 	l.value(KeyThreadID, f.ThreadID)
 }
 
+// LevelEMF is the level every EMF line carries. Lambda's log-level
+// filtering (LoggingConfig.ApplicationLogLevel) reads a JSON line's
+// "level" and takes a line without one for INFO, so a level set above INFO
+// would drop every metric, and the alarms would never fire. FATAL is the
+// least verbose level there is: no setting filters it out.
+const LevelEMF = "FATAL"
+
 // marshal writes the document as one JSON line, _aws first so a reader
-// sees at once what the line is.
+// sees at once what the line is, then the level Lambda filters on.
 func (l *emfLine) marshal() ([]byte, error) {
 	meta, err := json.Marshal(l.meta)
 	if err != nil {
@@ -207,6 +225,7 @@ func (l *emfLine) marshal() ([]byte, error) {
 	buf := make([]byte, 0, 256+len(meta))
 	buf = append(buf, `{"_aws":`...)
 	buf = append(buf, meta...)
+	buf = append(buf, `,"level":"`+LevelEMF+`"`...)
 	for i, k := range l.keys {
 		key, err := json.Marshal(k)
 		if err != nil {
@@ -250,4 +269,5 @@ const (
 	KeyDropReason = "drop_reason"
 	KeyHTTPStatus = "http_status"
 	KeyRunAt      = "run_at"
+	KeyStatus     = "status"
 )

@@ -199,6 +199,20 @@ func events() []event {
 			},
 		},
 		{
+			name: "redriven",
+			emit: func(o followup.Observer) {
+				o.Redriven(followup.OverdueFollowup{ID: "fu_01", ThreadID: "th_01", Status: followup.StatusScheduled, SweepAt: now})
+			},
+			check: func(t *testing.T, ps []published, doc map[string]any) {
+				if p := find(t, ps, telemetry.MetricFollowupRedriven); p.Value != 1 || p.Unit != "Count" {
+					t.Errorf("FollowupRedriven = %v %s, want 1 Count", p.Value, p.Unit)
+				}
+				if doc["followup_id"] != "fu_01" || doc["status"] != "scheduled" {
+					t.Errorf("redriven line properties: %v", doc)
+				}
+			},
+		},
+		{
 			name: "cancelled",
 			emit: func(o followup.Observer) { o.Settled(sample(followup.StatusCancelled), 0) },
 			check: func(t *testing.T, ps []published, doc map[string]any) {
@@ -406,5 +420,41 @@ func TestCheckNamespace(t *testing.T) {
 				t.Errorf("CheckNamespace(%q) = %v, want ok=%v", tc.ns, err, tc.ok)
 			}
 		})
+	}
+}
+
+// lambdaKeeps says whether Lambda's log-level filtering (JSON log format,
+// LoggingConfig.ApplicationLogLevel) sends a JSON line to CloudWatch Logs:
+// a line's "level" that is missing or not one of Lambda's levels counts as
+// INFO, and a line passes when its level is at least the configured one.
+func lambdaKeeps(doc map[string]any, configured string) bool {
+	levels := []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+	lvl, _ := doc["level"].(string)
+	if !slices.Contains(levels, strings.ToUpper(lvl)) {
+		lvl = "INFO"
+	}
+	return slices.Index(levels, strings.ToUpper(lvl)) >= slices.Index(levels, configured)
+}
+
+// TestEMFPassesEveryLambdaLogLevel: metrics must not depend on the log
+// level, or a function whose application log level was raised to WARN
+// would publish no metric and its alarms would never fire.
+func TestEMFPassesEveryLambdaLogLevel(t *testing.T) {
+	for _, configured := range []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"} {
+		for _, ev := range events() {
+			var buf bytes.Buffer
+			ev.emit(telemetry.NewEMF(&buf, "", fixedClock{now}))
+			var doc map[string]any
+			if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &doc); err != nil {
+				t.Fatalf("%s: %v", ev.name, err)
+			}
+			if !lambdaKeeps(doc, configured) {
+				t.Errorf("%s: an application log level of %s drops the EMF line %s", ev.name, configured, buf.String())
+			}
+		}
+	}
+	// The rule itself: an ordinary INFO line is dropped at WARN.
+	if lambdaKeeps(map[string]any{"level": "INFO"}, "WARN") || !lambdaKeeps(map[string]any{}, "INFO") {
+		t.Fatal("lambdaKeeps does not follow Lambda's rule")
 	}
 }

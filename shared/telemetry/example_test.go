@@ -16,5 +16,5 @@ func ExampleNewEMF() {
 		DropReason: followup.DropThreadNotFound, Attempts: 1}
 	metrics.Settled(f, 0)
 	// Output:
-	// {"_aws":{"Timestamp":1904281689000,"CloudWatchMetrics":[{"Namespace":"Followups","Dimensions":[[],["DropReason"]],"Metrics":[{"Name":"FollowupDropped","Unit":"Count"}]}]},"FollowupDropped":1,"DropReason":"thread_not_found","followup_id":"fu_01","thread_id":"th_01","attempts":1}
+	// {"_aws":{"Timestamp":1904281689000,"CloudWatchMetrics":[{"Namespace":"Followups","Dimensions":[[],["DropReason"]],"Metrics":[{"Name":"FollowupDropped","Unit":"Count"}]}]},"level":"FATAL","FollowupDropped":1,"DropReason":"thread_not_found","followup_id":"fu_01","thread_id":"th_01","attempts":1}
 }

@@ -1,16 +1,17 @@
 package telemetry
 
-// DefaultNamespace is the CloudWatch namespace of DESIGN §5, used when
+// DefaultNamespace is the CloudWatch namespace of the metrics, used when
 // FOLLOWUPS_METRICS_NAMESPACE is not set.
 const DefaultNamespace = "Followups"
 
-// The CloudWatch metric names of DESIGN §5. They are contract: alarms and
-// dashboards name them.
+// The CloudWatch metric names. They are contract: clients' alarms and
+// dashboards name them, and so do the template's.
 const (
 	MetricFollowupScheduled = "FollowupScheduled"
 	MetricFollowupDelivered = "FollowupDelivered"
 	MetricFollowupDropped   = "FollowupDropped"
 	MetricFollowupCancelled = "FollowupCancelled"
+	MetricFollowupRedriven  = "FollowupRedriven"
 	MetricDispatchAttempts  = "DispatchAttempts"
 	MetricDispatchLatency   = "DispatchLatency"
 	MetricFireLateness      = "FireLateness"
@@ -62,6 +63,7 @@ func EmittedMetrics() []MetricSpec {
 		{Name: MetricFollowupDropped, Unit: UnitCount},
 		{Name: MetricFollowupDropped, Unit: UnitCount, Dimensions: []string{DimensionDropReason}},
 		{Name: MetricFollowupCancelled, Unit: UnitCount},
+		{Name: MetricFollowupRedriven, Unit: UnitCount},
 		{Name: MetricDispatchAttempts, Unit: UnitCount},
 		{Name: MetricDispatchAttempts, Unit: UnitCount, Dimensions: []string{DimensionOutcome}},
 		{Name: MetricDispatchLatency, Unit: UnitMilliseconds},

@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// Functions names the three Lambda functions, each a package under
-// functions/ at the module root.
-var Functions = []string{"schedule", "fire", "dlq"}
+// Functions names the Lambda functions, each a package under functions/ at
+// the module root.
+var Functions = []string{"schedule", "fire", "dlq", "sweep"}
 
 // Binary is one built bootstrap.
 type Binary struct {

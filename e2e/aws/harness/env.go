@@ -1,11 +1,13 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +34,10 @@ type Setup struct {
 	// BuildTime is how long the host build took.
 	BuildTime time.Duration
 	Report    *Report
-	dir       string
+	// Deployment is what template.yaml sets: queue timeouts, function
+	// timeouts, the fire queue's receive limit.
+	Deployment Deployment
+	dir        string
 }
 
 // Prepare finds the emulator and builds the bootstraps for the host, but
@@ -46,6 +51,14 @@ func Prepare(ctx context.Context) *Setup {
 		return s
 	}
 	s.Root = root
+	tmpl, err := LoadSAMTemplate(root)
+	if err == nil {
+		s.Deployment, err = tmpl.Deployment()
+	}
+	if err != nil {
+		s.BuildErr = err
+		return s
+	}
 	s.RIE, s.RIEErr = FindRIE(root)
 	required := os.Getenv(awstest.RequireEnv) == "1"
 	if !required && (s.RIEErr != nil || os.Getenv(awstest.EndpointEnv) == "") {
@@ -98,8 +111,24 @@ type Options struct {
 	Thread func(ThreadRequest) ThreadAnswer
 	// HoldFire leaves the fire queue unpolled until StartFire.
 	HoldFire bool
-	// Window is the event source mappings' batching window (template: 1s).
+	// Window is the fire queue's mapping's batching window; zero is the
+	// template's.
 	Window time.Duration
+	// MaxReceiveCount is the fire queue's receive limit; zero is the
+	// template's.
+	MaxReceiveCount int
+	// FireVisibility is the fire queue's own visibility timeout, the wait
+	// after a throttled receive or a failed invocation; zero is the
+	// template's.
+	FireVisibility time.Duration
+	// DirectWithin is the schedule function's FOLLOWUPS_DIRECT_WITHIN;
+	// zero is its default (15 minutes).
+	DirectWithin time.Duration
+	// Throttle, when set, is asked about every batch the fire queue's
+	// mapping receives: true plays Lambda throttling the function, the
+	// batch is not invoked and its messages come back after the queue's
+	// visibility timeout.
+	Throttle func([]SQSRecord) bool
 }
 
 func (o *Options) defaults() {
@@ -118,13 +147,7 @@ func (o *Options) defaults() {
 	if o.MinDelay == 0 {
 		o.MinDelay = time.Second
 	}
-	if o.Window == 0 {
-		o.Window = time.Second
-	}
 }
-
-// Function timeouts of template.yaml.
-var functionTimeouts = map[string]time.Duration{"schedule": 25 * time.Second, "fire": 120 * time.Second, "dlq": 30 * time.Second}
 
 // Env is one deployment of the AWS side for one test: its own table,
 // queues and schedule group in moto, the three functions under their own
@@ -144,7 +167,10 @@ type Env struct {
 	Schedule *Function
 	Fire     *Function
 	DLQ      *Function
+	Sweep    *Function
 	API      *API
+	// Faults stands between the functions and moto (Faults.DynamoDown).
+	Faults *Faults
 	// Scheduler plays EventBridge Scheduler for the stack's group.
 	Scheduler *Scheduler
 	// FirePoller and DLQPoller play the functions' event source mappings.
@@ -174,7 +200,13 @@ func Start(t testing.TB, s *Setup, opts Options) *Env {
 		T: t, Ctx: ctx, Opts: opts, AWS: cfg, Endpoint: aws.ToString(cfg.BaseEndpoint), cancel: cancel,
 		SQS: sqs.NewFromConfig(cfg), Sched: scheduler.NewFromConfig(cfg), Dynamo: dynamodb.NewFromConfig(cfg),
 	}
-	stack, err := CreateStack(ctx, cfg, opts.MaxRetries)
+	d := s.Deployment
+	stack, err := CreateStack(ctx, cfg, StackConfig{
+		MaxReceiveCount: cmp.Or(opts.MaxReceiveCount, d.MaxReceiveCount),
+		FireVisibility:  cmp.Or(opts.FireVisibility, d.FireVisibility),
+		DLQVisibility:   d.DLQVisibility,
+		Retention:       d.Retention,
+	})
 	t.Cleanup(func() {
 		if stack != nil {
 			stack.Delete(context.Background(), cfg)
@@ -186,6 +218,10 @@ func Start(t testing.TB, s *Setup, opts Options) *Env {
 	e.Stack = stack
 	e.Thread = NewThreadAPI(opts.Thread)
 	t.Cleanup(e.Thread.Close)
+	if e.Faults, err = NewFaults(e.Endpoint); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Faults.Close)
 
 	dir := t.TempDir()
 	tmpl, err := LoadTemplate(filepath.Join(s.Root, "events", "create.json"))
@@ -203,7 +239,11 @@ func Start(t testing.TB, s *Setup, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	warm := map[string][]byte{"schedule": warmAPI, "fire": []byte(`{"Records":[]}`), "dlq": []byte(`{"Records":[]}`)}
+	sweepEvent, err := os.ReadFile(filepath.Join(s.Root, "events", "sweep.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm := map[string][]byte{"schedule": warmAPI, "fire": []byte(`{"Records":[]}`), "dlq": []byte(`{"Records":[]}`), "sweep": sweepEvent}
 	env := e.functionEnv()
 	fns := map[string]*Function{}
 	var mu sync.Mutex
@@ -220,7 +260,7 @@ func Start(t testing.TB, s *Setup, opts Options) *Env {
 			}
 			f, err := StartFunction(ctx, FunctionConfig{
 				Name: name, RIE: s.RIE, Bootstrap: s.Bootstraps[name].Path, Dir: fnDir,
-				Env: env[name], Timeout: functionTimeouts[name], Warmup: warm[name],
+				Env: env[name], Timeout: d.FunctionTimeouts[name], Warmup: warm[name],
 			})
 			mu.Lock()
 			defer mu.Unlock()
@@ -240,15 +280,16 @@ func Start(t testing.TB, s *Setup, opts Options) *Env {
 	if len(errs) > 0 {
 		t.Fatalf("start the functions:\n%s", strings.Join(errs, "\n"))
 	}
-	e.Schedule, e.Fire, e.DLQ = fns["schedule"], fns["fire"], fns["dlq"]
+	e.Schedule, e.Fire, e.DLQ, e.Sweep = fns["schedule"], fns["fire"], fns["dlq"], fns["sweep"]
 	e.API.Fn = e.Schedule
-	for _, f := range []*Function{e.Schedule, e.Fire, e.DLQ} {
+	for _, f := range []*Function{e.Schedule, e.Fire, e.DLQ, e.Sweep} {
 		s.Report.AddColdStart(t.Name(), f.ColdStart)
 	}
 
 	e.Scheduler = &Scheduler{Client: e.Sched, SQS: e.SQS, Group: stack.Group, Endpoint: e.Endpoint}
-	e.FirePoller = &Poller{Fn: e.Fire, SQS: e.SQS, QueueURL: stack.FireQueueURL, QueueARN: stack.FireQueueARN, Region: cfg.Region, Window: opts.Window}
-	e.DLQPoller = &Poller{Fn: e.DLQ, SQS: e.SQS, QueueURL: stack.DLQURL, QueueARN: stack.DLQARN, Region: cfg.Region, Window: opts.Window}
+	e.FirePoller = &Poller{Fn: e.Fire, SQS: e.SQS, QueueURL: stack.FireQueueURL, QueueARN: stack.FireQueueARN, Region: cfg.Region,
+		Window: cmp.Or(opts.Window, d.FireWindow), Throttle: opts.Throttle}
+	e.DLQPoller = &Poller{Fn: e.DLQ, SQS: e.SQS, QueueURL: stack.DLQURL, QueueARN: stack.DLQARN, Region: cfg.Region, Window: d.DLQWindow}
 	t.Cleanup(func() {
 		e.cancel()
 		e.wg.Wait()
@@ -258,7 +299,7 @@ func Start(t testing.TB, s *Setup, opts Options) *Env {
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, f := range []*Function{e.Schedule, e.Fire, e.DLQ} {
+			for _, f := range []*Function{e.Schedule, e.Fire, e.DLQ, e.Sweep} {
 				t.Log(f.Tail(40))
 			}
 		}
@@ -285,7 +326,7 @@ func (e *Env) functionEnv() map[string]map[string]string {
 		"AWS_DEFAULT_REGION":              e.AWS.Region,
 		"AWS_ACCESS_KEY_ID":               "test",
 		"AWS_SECRET_ACCESS_KEY":           "test",
-		"AWS_ENDPOINT_URL":                e.Endpoint,
+		"AWS_ENDPOINT_URL":                e.Faults.URL,
 		"AWS_EC2_METADATA_DISABLED":       "true",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
 		"FOLLOWUPS_TABLE":                 s.Table,
@@ -312,19 +353,30 @@ func (e *Env) functionEnv() map[string]map[string]string {
 			"FOLLOWUPS_SCHEDULER_ROLE_ARN": s.SchedulerRoleARN,
 			"FOLLOWUPS_MIN_DELAY":          o.MinDelay.String(),
 			"FOLLOWUPS_MAX_DELAY":          "24h",
+			"FOLLOWUPS_DIRECT_WITHIN":      cmp.Or(o.DirectWithin, 15*time.Minute).String(),
 		}),
 		"fire": with(map[string]string{
-			"FOLLOWUPS_FIRE_QUEUE_URL":   s.FireQueueURL,
-			"FOLLOWUPS_FIRE_QUEUE_ARN":   s.FireQueueARN,
-			"THREAD_API_URL":             e.Thread.URL,
-			"THREAD_API_TOKEN":           e.Thread.Token,
-			"FOLLOWUPS_SIGNING_SECRET":   string(e.Thread.Secret),
-			"FOLLOWUPS_MAX_RETRIES":      fmt.Sprint(o.MaxRetries),
-			"FOLLOWUPS_RETRY_BASE":       o.RetryBase.String(),
-			"FOLLOWUPS_RETRY_MAX":        o.RetryMax.String(),
-			"FOLLOWUPS_DISPATCH_TIMEOUT": o.DispatchTimeout.String(),
+			"FOLLOWUPS_FIRE_QUEUE_URL":    s.FireQueueURL,
+			"FOLLOWUPS_FIRE_QUEUE_ARN":    s.FireQueueARN,
+			"FOLLOWUPS_DLQ_URL":           s.DLQURL,
+			"FOLLOWUPS_MAX_RECEIVE_COUNT": strconv.Itoa(s.MaxReceiveCount),
+			"THREAD_API_URL":              e.Thread.URL,
+			"THREAD_API_TOKEN":            e.Thread.Token,
+			"FOLLOWUPS_SIGNING_SECRET":    string(e.Thread.Secret),
+			"FOLLOWUPS_MAX_RETRIES":       fmt.Sprint(o.MaxRetries),
+			"FOLLOWUPS_RETRY_BASE":        o.RetryBase.String(),
+			"FOLLOWUPS_RETRY_MAX":         o.RetryMax.String(),
+			"FOLLOWUPS_DISPATCH_TIMEOUT":  o.DispatchTimeout.String(),
 		}),
-		"dlq": with(nil),
+		"dlq": with(map[string]string{
+			"FOLLOWUPS_FIRE_QUEUE_URL":    s.FireQueueURL,
+			"FOLLOWUPS_DLQ_URL":           s.DLQURL,
+			"FOLLOWUPS_MAX_RETRIES":       fmt.Sprint(o.MaxRetries),
+			"FOLLOWUPS_MAX_RECEIVE_COUNT": strconv.Itoa(s.MaxReceiveCount),
+		}),
+		"sweep": with(map[string]string{
+			"FOLLOWUPS_FIRE_QUEUE_URL": s.FireQueueURL,
+		}),
 	}
 }
 

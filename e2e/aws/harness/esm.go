@@ -33,6 +33,10 @@ type Poller struct {
 	// MaximumBatchingWindowInSeconds.
 	BatchSize int
 	Window    time.Duration
+	// Throttle, when set, is asked about each batch received: true leaves
+	// it uninvoked, as Lambda does when it throttles the function, so its
+	// messages come back after the queue's visibility timeout.
+	Throttle func([]SQSRecord) bool
 
 	mu      sync.Mutex
 	batches []Batch
@@ -51,6 +55,8 @@ type Batch struct {
 	// WholeBatchFailed is true when nothing was deleted because the
 	// function failed or its response was not usable.
 	WholeBatchFailed bool
+	// Throttled is true when the batch was received and never invoked.
+	Throttled bool
 }
 
 // Run polls until ctx ends.
@@ -68,7 +74,7 @@ func (p *Poller) Run(ctx context.Context) {
 			continue
 		}
 		deadline := time.Now().Add(p.Window)
-		for len(msgs) < p.batchSize() && time.Now().Before(deadline) && ctx.Err() == nil {
+		for p.Window > 0 && len(msgs) < p.batchSize() && time.Now().Before(deadline) && ctx.Err() == nil {
 			more, err := p.receive(ctx, 0, p.batchSize()-len(msgs))
 			if err != nil {
 				break
@@ -110,6 +116,11 @@ func (p *Poller) deliver(ctx context.Context, msgs []sqstypes.Message) error {
 	b := Batch{}
 	for _, m := range msgs {
 		b.Records = append(b.Records, RecordOf(m, p.QueueARN, p.Region))
+	}
+	if p.Throttle != nil && p.Throttle(b.Records) {
+		b.Throttled = true
+		p.record(b)
+		return nil
 	}
 	payload, err := json.Marshal(SQSEvent{Records: b.Records})
 	if err != nil {

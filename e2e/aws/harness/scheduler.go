@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,8 +43,9 @@ const (
 const maxHarnessRetries = 2
 
 // Scheduler plays EventBridge Scheduler for the one-time schedules of one
-// group: when a schedule's at() time has come it sends the target input to
-// the target queue; what it cannot deliver goes to the schedule's
+// group: within the minute of a schedule's at() time (at a moment drawn
+// at random, as Scheduler's 60-second precision allows) it sends the
+// target input to the target queue; what it cannot deliver goes to the schedule's
 // dead-letter queue with Scheduler's attributes; then, with
 // ActionAfterCompletion DELETE, the schedule is deleted.
 type Scheduler struct {
@@ -58,6 +60,7 @@ type Scheduler struct {
 	mu      sync.Mutex
 	firings []Firing
 	done    map[string]bool
+	offsets map[string]time.Duration // each schedule's second within its minute
 	errs    []error
 }
 
@@ -138,7 +141,11 @@ func (s *Scheduler) consider(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("scheduler: schedule %s: %w", name, err)
 	}
-	if time.Now().Before(at) {
+	// EventBridge Scheduler has 60-second precision: a schedule set for
+	// 1:00 invokes its target between 1:00:00 and 1:00:59. Each schedule
+	// here fires at a uniformly random moment of its minute, so a caller
+	// meets both an early and a late arrival.
+	if time.Now().Before(at.Truncate(time.Minute).Add(s.offset(name))) {
 		return nil
 	}
 	f := s.fire(ctx, sch, at)
@@ -273,6 +280,22 @@ func executionID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// offset returns the moment of its minute at which schedule name fires,
+// drawn once.
+func (s *Scheduler) offset(name string) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.offsets == nil {
+		s.offsets = map[string]time.Duration{}
+	}
+	d, ok := s.offsets[name]
+	if !ok {
+		d = mathrand.N(time.Minute)
+		s.offsets[name] = d
+	}
+	return d
 }
 
 func (s *Scheduler) isDone(name string) bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -29,35 +30,36 @@ type Stack struct {
 	DLQARN           string
 	Group            string
 	SchedulerRoleARN string
-	// MaxReceiveCount is the fire queue's redrive limit: MaxRetries + 1.
+	// MaxReceiveCount is the fire queue's redrive limit.
 	MaxReceiveCount int
 	// Account is the account moto puts the resources in.
 	Account string
 }
 
-// Queue settings of template.yaml.
-const (
-	fireVisibilityTimeout = 720
-	dlqVisibilityTimeout  = 180
-	retentionSeconds      = 1209600
-)
+// StackConfig is the queue settings of one stack: template.yaml's, or a
+// test's own.
+type StackConfig struct {
+	MaxReceiveCount               int
+	FireVisibility, DLQVisibility time.Duration
+	Retention                     time.Duration
+}
 
-// CreateStack creates the resources for a deployment with maxRetries.
-// Delete removes them.
-func CreateStack(ctx context.Context, cfg aws.Config, maxRetries int) (*Stack, error) {
+// CreateStack creates the resources of a deployment. Delete removes them.
+func CreateStack(ctx context.Context, cfg aws.Config, sc StackConfig) (*Stack, error) {
 	s := &Stack{
 		Table:           awstest.Name("followups-e2e"),
 		Group:           awstest.Name("followups-e2e"),
-		MaxReceiveCount: maxRetries + 1,
+		MaxReceiveCount: sc.MaxReceiveCount,
 	}
+	secs := func(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
 	if err := dynamo.CreateTable(ctx, dynamodb.NewFromConfig(cfg), s.Table); err != nil {
 		return nil, err
 	}
 	q := sqs.NewFromConfig(cfg)
 	var err error
 	s.DLQURL, s.DLQARN, err = createQueue(ctx, q, awstest.Name("followups-e2e-dlq"), map[string]string{
-		"VisibilityTimeout":      strconv.Itoa(dlqVisibilityTimeout),
-		"MessageRetentionPeriod": strconv.Itoa(retentionSeconds),
+		"VisibilityTimeout":      secs(sc.DLQVisibility),
+		"MessageRetentionPeriod": secs(sc.Retention),
 		"SqsManagedSseEnabled":   "true",
 	})
 	if err != nil {
@@ -68,8 +70,8 @@ func CreateStack(ctx context.Context, cfg aws.Config, maxRetries int) (*Stack, e
 		"maxReceiveCount":     strconv.Itoa(s.MaxReceiveCount),
 	})
 	s.FireQueueURL, s.FireQueueARN, err = createQueue(ctx, q, awstest.Name("followups-e2e-fire"), map[string]string{
-		"VisibilityTimeout":      strconv.Itoa(fireVisibilityTimeout),
-		"MessageRetentionPeriod": strconv.Itoa(retentionSeconds),
+		"VisibilityTimeout":      secs(sc.FireVisibility),
+		"MessageRetentionPeriod": secs(sc.Retention),
 		"SqsManagedSseEnabled":   "true",
 		"RedrivePolicy":          string(redrive),
 	})

@@ -2,6 +2,7 @@ package fntest
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,6 +12,9 @@ import (
 // BadSetting is one setting made bad: Value "<unset>" removes it.
 type BadSetting struct {
 	Name, Variable, Value string
+	// Also are other variables set with it, for a value that is bad only
+	// beside another.
+	Also map[string]string
 }
 
 // ColdStartFails checks that each bad setting makes build fail with an
@@ -25,6 +29,7 @@ func ColdStartFails(t *testing.T, valid func() map[string]string, build func(loo
 			} else {
 				e[tt.Variable] = tt.Value
 			}
+			maps.Copy(e, tt.Also)
 			err := build(Lookup(e))
 			if err == nil || !strings.Contains(err.Error(), tt.Variable) {
 				t.Fatalf("error = %v, want one naming %s", err, tt.Variable)

@@ -14,7 +14,7 @@ import (
 // testApply checks Store.Apply: every condition of Transition.Check refuses
 // with the current record and writes nothing, a passing transition writes
 // exactly what Transition.Apply makes, and racing writers have one winner.
-func testApply(t *testing.T, open func(t *testing.T) followup.Store) {
+func testApply(t *testing.T, open Open) {
 	t.Run("ConditionsReject", func(t *testing.T) {
 		now := base()
 		for _, tc := range []struct {
@@ -32,7 +32,7 @@ func testApply(t *testing.T, open func(t *testing.T) followup.Store) {
 			{"AttemptsBelow", func(f *followup.Followup) { f.Attempts = 4 }, followup.Claim(now.Add(time.Hour), lease, 4)},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := open(t)
+				s := setup(t, open).store
 				f := newFollowup("fu-1", "t-1", now, now.Add(time.Hour))
 				if tc.setup != nil {
 					tc.setup(f)
@@ -60,7 +60,7 @@ func testApply(t *testing.T, open func(t *testing.T) followup.Store) {
 			}()},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := open(t)
+				s := setup(t, open).store
 				f := newFollowup("fu-1", "t-1", now, now.Add(time.Hour))
 				mustCreate(t, s, f)
 				got := apply(t, s, f.ID, tc.tr)
@@ -70,8 +70,8 @@ func testApply(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("WritesTransition", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		f := newFollowup("fu-1", "t-1", now, now.Add(time.Hour))
 		mustCreate(t, s, f)
 
@@ -112,7 +112,7 @@ func testApply(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("UnknownID", func(t *testing.T) {
-		s := open(t)
+		s := setup(t, open).store
 		_, err := s.Apply(t.Context(), "fu-missing", followup.Cancel(base()))
 		if !errors.Is(err, followup.ErrNotFound) {
 			t.Fatalf("Apply to unknown id: err = %v, want ErrNotFound", err)
@@ -121,8 +121,8 @@ func testApply(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("TerminalNeverChanges", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		f := newFollowup("fu-1", "t-1", now, now.Add(time.Hour))
 		mustCreate(t, s, f)
 		claimed := apply(t, s, f.ID, followup.Claim(now.Add(time.Hour), lease, 4))
@@ -144,8 +144,8 @@ func testApply(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("ConcurrentClaimsOneWinner", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		f := newFollowup("fu-1", "t-1", now, now.Add(time.Hour))
 		mustCreate(t, s, f)
 		const n = 16
@@ -180,8 +180,8 @@ func testApply(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("CancelRacesClaim", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		const rounds = 50
 		for i := range rounds {
 			f := newFollowup(fmt.Sprintf("fu-%02d", i), "t-1", now, now.Add(time.Hour))
@@ -222,9 +222,9 @@ func testApply(t *testing.T, open func(t *testing.T) followup.Store) {
 
 // testKeepDeadLetter checks that any dead letter is kept without error,
 // the same one twice included.
-func testKeepDeadLetter(t *testing.T, open func(t *testing.T) followup.Store) {
-	s := open(t)
-	now := base()
+func testKeepDeadLetter(t *testing.T, open Open) {
+	b := setup(t, open)
+	s, now := b.store, b.now
 	d := followup.DeadLetterRecord{
 		ID:         "msg-1",
 		Body:       `{"followup_id": 12`,

@@ -1,8 +1,9 @@
 package storetest
 
 import (
-	"bytes"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -10,8 +11,10 @@ import (
 	"github.com/followups/followups/shared/followup"
 )
 
-// requireSame fails unless got is want field by field: times compared with
-// Equal (any location), nil and empty Runs and Metadata alike.
+// requireSame fails unless got is want as a whole value, once both are
+// normalised: times in UTC without a monotonic reading, nil and empty Runs
+// and Metadata alike. Every field counts, so a field a store forgets to
+// keep fails the suite until every store keeps it.
 func requireSame(t *testing.T, what string, want, got *followup.Followup) {
 	t.Helper()
 	if diff := diffFollowup(want, got); diff != "" {
@@ -26,66 +29,68 @@ func diffFollowup(want, got *followup.Followup) string {
 		}
 		return fmt.Sprintf("got %v, want %v", got, want)
 	}
-	var d []string
-	field := func(name string, w, g any) {
-		if w != g {
-			d = append(d, fmt.Sprintf("%s = %v, want %v", name, g, w))
-		}
-	}
-	tm := func(name string, w, g time.Time) {
-		if !w.Equal(g) {
-			d = append(d, fmt.Sprintf("%s = %s, want %s", name, g.Format(time.RFC3339Nano), w.Format(time.RFC3339Nano)))
-		}
-	}
-	field("ID", want.ID, got.ID)
-	field("ThreadID", want.ThreadID, got.ThreadID)
-	field("Prompt", want.Prompt, got.Prompt)
-	field("Reason", want.Reason, got.Reason)
-	field("OriginatingRunID", want.OriginatingRunID, got.OriginatingRunID)
-	if !bytes.Equal(want.Metadata, got.Metadata) {
-		d = append(d, fmt.Sprintf("Metadata = %q, want %q", got.Metadata, want.Metadata))
-	}
-	tm("RunAt", want.RunAt, got.RunAt)
-	switch {
-	case (want.DelaySecondsRequested == nil) != (got.DelaySecondsRequested == nil):
-		d = append(d, fmt.Sprintf("DelaySecondsRequested set = %v, want %v", got.DelaySecondsRequested != nil, want.DelaySecondsRequested != nil))
-	case want.DelaySecondsRequested != nil:
-		field("DelaySecondsRequested", *want.DelaySecondsRequested, *got.DelaySecondsRequested)
-	}
-	field("Status", want.Status, got.Status)
-	field("Attempts", want.Attempts, got.Attempts)
-	field("LastError", want.LastError, got.LastError)
-	field("DropReason", want.DropReason, got.DropReason)
-	if len(want.Runs) != len(got.Runs) {
-		d = append(d, fmt.Sprintf("len(Runs) = %d, want %d", len(got.Runs), len(want.Runs)))
-	} else {
-		for i := range want.Runs {
-			w, g := want.Runs[i], got.Runs[i]
-			p := fmt.Sprintf("Runs[%d].", i)
-			field(p+"Attempt", w.Attempt, g.Attempt)
-			tm(p+"StartedAt", w.StartedAt, g.StartedAt)
-			tm(p+"FinishedAt", w.FinishedAt, g.FinishedAt)
-			field(p+"DurationMS", w.DurationMS, g.DurationMS)
-			field(p+"Outcome", w.Outcome, g.Outcome)
-			field(p+"HTTPStatus", w.HTTPStatus, g.HTTPStatus)
-			field(p+"Error", w.Error, g.Error)
-		}
-	}
-	tm("CreatedAt", want.CreatedAt, got.CreatedAt)
-	tm("UpdatedAt", want.UpdatedAt, got.UpdatedAt)
-	switch {
-	case (want.SettledAt == nil) != (got.SettledAt == nil):
-		d = append(d, fmt.Sprintf("SettledAt set = %v, want %v", got.SettledAt != nil, want.SettledAt != nil))
-	case want.SettledAt != nil:
-		tm("SettledAt", *want.SettledAt, *got.SettledAt)
-	}
-	field("Version", want.Version, got.Version)
-	tm("NextAttemptAt", want.NextAttemptAt, got.NextAttemptAt)
-	tm("LeaseUntil", want.LeaseUntil, got.LeaseUntil)
-	if len(d) == 0 {
+	w, g := normalise(want), normalise(got)
+	if reflect.DeepEqual(w, g) {
 		return ""
 	}
+	var d []string
+	wv, gv := reflect.ValueOf(w).Elem(), reflect.ValueOf(g).Elem()
+	for i := range wv.NumField() {
+		wf, gf := wv.Field(i).Interface(), gv.Field(i).Interface()
+		if !reflect.DeepEqual(wf, gf) {
+			d = append(d, fmt.Sprintf("%s = %s, want %s", wv.Type().Field(i).Name, show(gf), show(wf)))
+		}
+	}
 	return fmt.Sprintf("followup %s differs:\n\t%s", want.ID, strings.Join(d, "\n\t"))
+}
+
+// normalise returns a copy of f that compares as the stored value should.
+func normalise(f *followup.Followup) *followup.Followup {
+	n := f.Clone()
+	n.ReplacedPrevious = nil // a create response's field, never stored
+	if len(n.Runs) == 0 {
+		n.Runs = nil
+	}
+	if len(n.Metadata) == 0 {
+		n.Metadata = nil
+	}
+	for _, tp := range []*time.Time{&n.RunAt, &n.CreatedAt, &n.UpdatedAt, &n.NextAttemptAt, &n.LeaseUntil, &n.SweepAt, n.SettledAt} {
+		if tp != nil {
+			*tp = utc(*tp)
+		}
+	}
+	for i := range n.Runs {
+		n.Runs[i].StartedAt = utc(n.Runs[i].StartedAt)
+		n.Runs[i].FinishedAt = utc(n.Runs[i].FinishedAt)
+	}
+	return n
+}
+
+// utc drops the location and the monotonic reading; the zero time stays
+// the zero time.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Round(0)
+}
+
+func show(v any) string {
+	switch v := v.(type) {
+	case time.Time:
+		return v.Format(time.RFC3339Nano)
+	case *time.Time:
+		if v != nil {
+			return v.Format(time.RFC3339Nano)
+		}
+	case *int64:
+		if v != nil {
+			return fmt.Sprint(*v)
+		}
+	case json.RawMessage:
+		return fmt.Sprintf("%q", v)
+	}
+	return fmt.Sprintf("%+v", v)
 }
 
 // applied returns what f becomes under tr, as every store must write it.

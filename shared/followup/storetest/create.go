@@ -42,15 +42,17 @@ func everyField(id string, now time.Time) *followup.Followup {
 		Version:       7,
 		NextAttemptAt: at(time.Hour + time.Minute + 11),
 		LeaseUntil:    at(time.Hour + 2*time.Minute + 13),
+		SweepAt:       at(time.Hour + 7*time.Minute + 17),
+		RearmedFrom:   "fu-dropped-earlier",
 	}
 }
 
 // testCreateGet checks that Create then Get keeps every field, that a taken
 // id is refused without a trace, and that an unknown id is not found.
-func testCreateGet(t *testing.T, open func(t *testing.T) followup.Store) {
+func testCreateGet(t *testing.T, open Open) {
 	t.Run("RoundTripsScheduled", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		f := newFollowup("fu-scheduled", "t-1", now, now.Add(time.Hour))
 		mustCreate(t, s, f)
 		got := get(t, s, f.ID)
@@ -70,14 +72,14 @@ func testCreateGet(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("RoundTripsEveryField", func(t *testing.T) {
-		s := open(t)
+		s := setup(t, open).store
 		f := everyField("fu-every-field", base())
 		mustCreate(t, s, f)
 		requireSame(t, "Get", f, get(t, s, f.ID))
 	})
 
 	t.Run("CallerOwnsValues", func(t *testing.T) {
-		s := open(t)
+		s := setup(t, open).store
 		f := everyField("fu-owned", base())
 		in := f.Clone()
 		got := create(t, s, followup.Creation{Followup: in}).Followup
@@ -90,8 +92,8 @@ func testCreateGet(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("ExistingID", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		f := withRun(newFollowup("fu-taken", "t-1", now, now.Add(time.Hour)), "run-1")
 		mustCreate(t, s, f)
 
@@ -111,7 +113,7 @@ func testCreateGet(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("GetUnknown", func(t *testing.T) {
-		s := open(t)
+		s := setup(t, open).store
 		_, err := s.Get(t.Context(), "fu-missing")
 		if !errors.Is(err, followup.ErrNotFound) {
 			t.Fatalf("Get unknown: err = %v, want ErrNotFound", err)

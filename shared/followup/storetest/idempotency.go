@@ -9,14 +9,14 @@ import (
 )
 
 // testIdempotency checks Create and Replay with idempotency keys.
-func testIdempotency(t *testing.T, open func(t *testing.T) followup.Store) {
+func testIdempotency(t *testing.T, open Open) {
 	keyed := func(f *followup.Followup, key, hash string, expires time.Time) followup.Creation {
 		return followup.Creation{Followup: f, IdempotencyKey: key, RequestHash: hash, KeyExpiresAt: expires}
 	}
 
 	t.Run("SameKeySameHashReplaysOriginal", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		orig := newFollowup("fu-orig", "t-1", now, now.Add(time.Hour))
 		create(t, s, keyed(orig.Clone(), "key-1", "hash-1", now.Add(24*time.Hour)))
 		// Move the original on, so "as it stands now" is observable.
@@ -39,8 +39,8 @@ func testIdempotency(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("SameKeyOtherHashConflicts", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		orig := newFollowup("fu-orig", "t-1", now, now.Add(time.Hour))
 		create(t, s, keyed(orig.Clone(), "key-1", "hash-1", now.Add(24*time.Hour)))
 
@@ -55,8 +55,8 @@ func testIdempotency(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("Replay", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		orig := newFollowup("fu-orig", "t-1", now, now.Add(time.Hour))
 		expires := now.Add(24 * time.Hour)
 		create(t, s, keyed(orig.Clone(), "key-1", "hash-1", expires))
@@ -89,8 +89,8 @@ func testIdempotency(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("ExpiredKeyIsReusable", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		old := newFollowup("fu-old", "t-1", now.Add(-3*time.Hour), now.Add(-2*time.Hour))
 		create(t, s, keyed(old.Clone(), "key-1", "hash-old", now.Add(-time.Hour)))
 
@@ -112,8 +112,8 @@ func testIdempotency(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("ReplayReplacesNothing", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		orig := withRun(newFollowup("fu-orig", "t-1", now, now.Add(time.Hour)), "run-1")
 		create(t, s, keyed(orig.Clone(), "key-1", "hash-1", now.Add(24*time.Hour)))
 
@@ -129,8 +129,8 @@ func testIdempotency(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("KeysAreGlobal", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		create(t, s, keyed(newFollowup("fu-1", "t-1", now, now.Add(time.Hour)), "key-1", "hash-1", now.Add(24*time.Hour)))
 		got := create(t, s, keyed(newFollowup("fu-2", "t-2", now, now.Add(time.Hour)), "key-1", "hash-1", now.Add(24*time.Hour)))
 		if !got.Replayed || got.Followup.ID != "fu-1" {

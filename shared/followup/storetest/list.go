@@ -11,7 +11,7 @@ import (
 
 // testList checks a thread's listing: order, pages, status filter, and
 // threads kept apart whatever their ids hold.
-func testList(t *testing.T, open func(t *testing.T) followup.Store) {
+func testList(t *testing.T, open Open) {
 	list := func(t *testing.T, s followup.Store, q followup.ListQuery) ([]*followup.Followup, bool) {
 		t.Helper()
 		page, more, err := s.List(t.Context(), q)
@@ -45,8 +45,8 @@ func testList(t *testing.T, open func(t *testing.T) followup.Store) {
 	}
 
 	t.Run("OrderAndPages", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		h := now.Add(time.Hour)
 		created := []*followup.Followup{
 			newFollowup("fu-e", "t-1", now, h.Add(3*time.Second)),
@@ -101,8 +101,8 @@ func testList(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("StatusFilter", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		var fs []*followup.Followup
 		for i := range 6 {
 			f := newFollowup(fmt.Sprintf("fu-%d", i), "t-1", now, now.Add(time.Duration(i)*time.Minute))
@@ -149,8 +149,8 @@ func testList(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("ThreadsKeptApart", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		threads := []string{
 			"t-1", "t-10", "t-", "t", "t-1/", "t-1/x", "t-1 x", "a b c",
 			"ünïcødé/🙂", "ünïcødé", "/", "..x", "t-1\u00a0", "t-1%2F",

@@ -9,7 +9,7 @@ import (
 
 // testReplace checks replace per run: a thread has at most one pending
 // followup per originating run.
-func testReplace(t *testing.T, open func(t *testing.T) followup.Store) {
+func testReplace(t *testing.T, open Open) {
 	// replacing creates f with the replace-per-run transition at now.
 	replacing := func(f *followup.Followup, now time.Time) followup.Creation {
 		cancel := followup.Cancel(now)
@@ -17,8 +17,8 @@ func testReplace(t *testing.T, open func(t *testing.T) followup.Store) {
 	}
 
 	t.Run("ScheduledIsCancelled", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		prev := withRun(newFollowup("fu-prev", "t-1", now, now.Add(time.Hour)), "run-1")
 		create(t, s, replacing(prev.Clone(), now))
 
@@ -36,8 +36,8 @@ func testReplace(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("DispatchingIsLeftAlone", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		prev := withRun(newFollowup("fu-prev", "t-1", now, now.Add(time.Minute)), "run-1")
 		create(t, s, replacing(prev, now))
 		claimed := apply(t, s, prev.ID, followup.Claim(now.Add(time.Minute), lease, 4))
@@ -51,8 +51,8 @@ func testReplace(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("TerminalIsNotReplaced", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		prev := withRun(newFollowup("fu-prev", "t-1", now, now.Add(time.Hour)), "run-1")
 		create(t, s, replacing(prev, now))
 		cancelled := apply(t, s, prev.ID, followup.Cancel(now.Add(time.Second)))
@@ -67,8 +67,8 @@ func testReplace(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("OtherThreadOrRunUntouched", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		prev := withRun(newFollowup("fu-prev", "t-1", now, now.Add(time.Hour)), "run-1")
 		create(t, s, replacing(prev.Clone(), now))
 
@@ -88,8 +88,8 @@ func testReplace(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("NoRunIDReplacesNothing", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		prev := newFollowup("fu-prev", "t-1", now, now.Add(time.Hour))
 		create(t, s, replacing(prev.Clone(), now))
 		at := now.Add(time.Minute)
@@ -101,8 +101,8 @@ func testReplace(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("SlotMovesToNewest", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		first := withRun(newFollowup("fu-1", "t-1", now, now.Add(time.Hour)), "run-1")
 		create(t, s, replacing(first.Clone(), now))
 		at2 := now.Add(time.Minute)
@@ -119,8 +119,8 @@ func testReplace(t *testing.T, open func(t *testing.T) followup.Store) {
 	})
 
 	t.Run("SlotMovesPastDispatching", func(t *testing.T) {
-		s := open(t)
-		now := base()
+		b := setup(t, open)
+		s, now := b.store, b.now
 		first := withRun(newFollowup("fu-1", "t-1", now, now.Add(time.Minute)), "run-1")
 		create(t, s, replacing(first.Clone(), now))
 		claimed := apply(t, s, first.ID, followup.Claim(now.Add(time.Minute), lease, 4))

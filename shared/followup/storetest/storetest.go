@@ -12,16 +12,35 @@ import (
 	"github.com/followups/followups/shared/followup"
 )
 
-// Run runs the whole contract against the stores open returns. Each subtest
-// calls open once and expects a fresh, empty store; open registers its own
-// cleanup with t.
-func Run(t *testing.T, open func(t *testing.T) followup.Store) {
+// Open returns a fresh, empty store for t, and registers its cleanup with
+// t. The suite calls it once per subtest, from parallel subtests.
+type Open func(t *testing.T) followup.Store
+
+// Run runs the whole contract against the stores open returns, one file
+// per concern.
+func Run(t *testing.T, open Open) {
 	t.Run("CreateGet", func(t *testing.T) { testCreateGet(t, open) })
 	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, open) })
 	t.Run("Replace", func(t *testing.T) { testReplace(t, open) })
 	t.Run("List", func(t *testing.T) { testList(t, open) })
 	t.Run("Apply", func(t *testing.T) { testApply(t, open) })
+	t.Run("Overdue", func(t *testing.T) { testOverdue(t, open) })
 	t.Run("KeepDeadLetter", func(t *testing.T) { testKeepDeadLetter(t, open) })
+}
+
+// bundle is what one subtest works with: a store of its own and the
+// suite's "now".
+type bundle struct {
+	store followup.Store
+	now   time.Time
+}
+
+// setup makes t a parallel subtest with a fresh store. Every subtest has
+// its own store, so none sees another's writes.
+func setup(t *testing.T, open Open) *bundle {
+	t.Helper()
+	t.Parallel()
+	return &bundle{store: open(t), now: base()}
 }
 
 // base is the suite's "now": the wall clock, so a store that judges key
@@ -47,6 +66,7 @@ func newFollowup(id, thread string, now, runAt time.Time) *followup.Followup {
 		UpdatedAt:     now,
 		Version:       1,
 		NextAttemptAt: runAt,
+		SweepAt:       runAt.Add(followup.SweepGrace),
 	}
 }
 

@@ -1,0 +1,51 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// walkChunk is how many entries one read transaction of walk copies out.
+const walkChunk = 1024
+
+// walk calls fn for every entry of bucket in key order. It copies entries
+// out a chunk at a time and calls fn outside any transaction, so fn may use
+// the Store, and a long walk neither pins old pages nor holds up the
+// file's growth. Entries written during the walk may or may not be seen.
+func (s *Store) walk(ctx context.Context, bucket []byte, fn func(k, v []byte) error) error {
+	var after []byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var chunk [][2][]byte
+		err := s.db.View(func(btx *bbolt.Tx) error {
+			c := btx.Bucket(bucket).Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(chunk) < walkChunk; k, v = c.Next() {
+				chunk = append(chunk, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range chunk {
+			if err := fn(e[0], e[1]); err != nil {
+				return err
+			}
+		}
+		if len(chunk) < walkChunk {
+			return nil
+		}
+		after = chunk[len(chunk)-1][0]
+	}
+}
