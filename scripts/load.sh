@@ -23,7 +23,7 @@ $go build -o bin/followups-load ./cmd/followups-load
 args=("$@")
 last=${*: -1}
 case "${last:-}" in
-creates | burst | pending | all) ;;
+creates | burst | pending | abuse | all) ;;
 *) args+=(all) ;;
 esac
 echo "load: bin/followups-load ${args[*]}"

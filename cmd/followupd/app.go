@@ -28,6 +28,15 @@ import (
 // purgeEvery is how often settled records past retention are removed.
 const purgeEvery = 10 * time.Minute
 
+// The API's bounds on the work it holds at once: past them a request gets
+// 503 with Retry-After instead of memory. 512 requests at once is several
+// times what the store's group commit needs to stay busy; 32 MiB of large
+// bodies is 500 of the largest.
+const (
+	maxInFlight          = 512
+	maxBodyBytesInFlight = 32 << 20
+)
+
 // sweepEvery is how often the sweep looks for followups whose message was
 // lost: a bug, or a message a test dropped; followupd's own queue loses
 // none.
@@ -112,6 +121,7 @@ func openApp(cfg *options, log *slog.Logger, clock memqueue.Clock) (*app, error)
 	})
 	a.handler = api.New(api.Options{
 		Service: a.svc, Token: cfg.APIToken, CursorKey: key, Log: log,
+		MaxInFlight: maxInFlight, MaxBodyBytesInFlight: maxBodyBytesInFlight,
 		Open: map[string]http.Handler{"/healthz": health, "/metrics": prom.Handler(reg)},
 	})
 	return a, nil

@@ -94,14 +94,20 @@ func newTestApp(t *testing.T, thread *url.URL) *testApp {
 // retries and leases follow the clock; only the thread API is real.
 func (a *testApp) runUntil(t *testing.T, what string, done func() bool) {
 	t.Helper()
+	a.runInSteps(t, what, 10*time.Millisecond, done)
+}
+
+// runInSteps is runUntil with steps of step, for at most 10,000 of them.
+func (a *testApp) runInSteps(t *testing.T, what string, step time.Duration, done func() bool) {
+	t.Helper()
 	for range 10000 {
 		if done() {
 			return
 		}
-		a.clock.Advance(10 * time.Millisecond)
+		a.clock.Advance(step)
 		time.Sleep(time.Millisecond)
 	}
-	t.Fatalf("%s: not after 100 s on the app's clock", what)
+	t.Fatalf("%s: not after %s on the app's clock", what, 10000*step)
 }
 
 // at blocks until the app's clock reaches t.
@@ -309,5 +315,32 @@ func TestQueueOnlyDropReasons(t *testing.T) {
 	})
 	if req, _ := s.counts(f.ID); req != 0 {
 		t.Fatalf("the thread got %d requests", req)
+	}
+}
+
+// A followup whose message was lost (dropped from the timer here; on AWS a
+// schedule deleted by hand or a purged queue) is found by the sweep, which
+// runs every minute, sent again, counted, and delivered.
+func TestSweepRedrivesALostMessage(t *testing.T) {
+	s, u := newSink(t, func(string, int) int { return 201 })
+	a := newTestApp(t, u)
+	f := a.create(t, `{"thread_id":"lost","prompt":"p","delay_seconds":1}`)
+	if err := a.timer.Unschedule(context.Background(), f.ID); err != nil {
+		t.Fatal(err)
+	}
+	a.runInSteps(t, "the sweep redrives and it is delivered", time.Second, func() bool {
+		return a.get(t, f.ID).Status == followup.StatusDelivered
+	})
+	late := a.clock.Now().Sub(f.RunAt)
+	if late < followup.SweepGrace || late > followup.SweepGrace+2*sweepEvery {
+		t.Errorf("delivered %s after run_at; the sweep should find it between %s and %s", late, followup.SweepGrace, followup.SweepGrace+2*sweepEvery)
+	}
+	if req, ok := s.counts(f.ID); req != 1 || ok != 1 {
+		t.Fatalf("thread got %d requests (%d accepted)", req, ok)
+	}
+	rec := httptest.NewRecorder()
+	a.handler.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "followups_redriven_total 1\n") {
+		t.Fatalf("/metrics does not count the redrive:\n%s", rec.Body)
 	}
 }

@@ -35,9 +35,18 @@ import (
 // 256 MiB at 100,000 pending (docs/PERFORMANCE.md).
 const gcPercent = 400
 
+// memoryLimit is followupd's soft memory limit (GOMEMLIMIT) unless the
+// environment sets one: the garbage collector works harder as the heap
+// nears it, so a flood of requests (each bounded by the API) cannot grow
+// the process without end while GOGC stays high for throughput.
+const memoryLimit = 160 << 20
+
 func main() {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(gcPercent)
+	}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(memoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -94,7 +103,10 @@ func serve(ctx context.Context, cfg *options, log *slog.Logger, stdout io.Writer
 		a.close(context.Background())
 		return fmt.Errorf("%s: %w", config.Addr, err)
 	}
-	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	// Every request is bounded: its headers in size and time, its body in
+	// size (the API's 64 KiB) and time; an idle connection is closed.
+	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 
 	// Serve first and rebuild the timer from the store behind it:
 	// due-while-down followups fire as soon as they are loaded, and a large

@@ -104,7 +104,7 @@ func (c *apiClient) createMany(ctx context.Context, n, conc int, build func(i in
 		failures:  map[string]int{},
 		examples:  map[string]string{},
 	}
-	lat := make([]time.Duration, n)
+	var lat []time.Duration // each worker's, appended at its end
 	if keep {
 		b.ids = make([]string, n)
 		b.runAt = make([]time.Time, n)
@@ -126,6 +126,12 @@ func (c *apiClient) createMany(ctx context.Context, n, conc int, build func(i in
 	b.started = time.Now()
 	for range min(conc, n) {
 		wg.Go(func() {
+			var mine []time.Duration
+			defer func() {
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			}()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= n || ctx.Err() != nil {
@@ -155,7 +161,7 @@ func (c *apiClient) createMany(ctx context.Context, n, conc int, build func(i in
 					}
 					b.ids[i], b.runAt[i] = f.ID, f.RunAt
 				}
-				lat[i] = d
+				mine = append(mine, d)
 				accepted.Add(1)
 			}
 		})
@@ -163,12 +169,7 @@ func (c *apiClient) createMany(ctx context.Context, n, conc int, build func(i in
 	wg.Wait()
 	b.finished = time.Now()
 	b.accepted = int(accepted.Load())
-	b.latency = lat[:0]
-	for _, d := range lat {
-		if d > 0 {
-			b.latency = append(b.latency, d)
-		}
-	}
+	b.latency = lat
 	if ctx.Err() != nil && b.accepted+sum(b.failures) < n {
 		b.failures["not sent: "+ctx.Err().Error()] += n - b.accepted - sum(b.failures)
 	}

@@ -30,12 +30,15 @@ type options struct {
 	keep        bool
 	childEnv    envList
 	commandLine string
+	// abuseClients and abuseFor size the abuse scenario.
+	abuseClients int
+	abuseFor     time.Duration
 }
 
 // scenarioNames are the scenarios in the order "all" runs them.
-var scenarioNames = []string{"creates", "burst", "pending"}
+var scenarioNames = []string{"creates", "burst", "pending", "abuse"}
 
-const usageHead = `Usage: followups-load [flags] {creates|burst|pending|all}
+const usageHead = `Usage: followups-load [flags] {creates|burst|pending|abuse|all}
 
 Measures followupd on this machine and prints figures. By default it starts
 the followupd binary (-followupd) as a child process on a free loopback port
@@ -59,7 +62,15 @@ Scenarios:
            then SIGTERM and a restart on the same data directory: time from
            process start until /healthz answers and a create is accepted
            (target at most 2 s), and until the timers are rebuilt.
-  all      the three, in that order.
+  abuse    for each kind of bad request (deep: metadata nested 6,000
+           levels; huge: a 10 MB body; garbage: 32 KiB of random bytes;
+           trickle: a 60,000-byte body sent a byte every 100 ms; idle: a
+           connection that sends nothing), a fresh followupd takes
+           -abuse-clients of them at once for -abuse-for while 8 clients
+           make valid creates: followupd's peak RSS (target at most
+           256 MiB), the valid creates' latency (target p99 at most
+           100 ms), and the store holds exactly the valid creates.
+  all      the four, in that order.
 
 With -target, the scenarios run against a followupd that is already running
 on loopback: nothing is started, restarted or measured in the process, and a
@@ -90,6 +101,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.burst, "burst", 10_000, "followups due in the same second in the burst scenario")
 	fs.DurationVar(&o.burstLead, "burst-lead", 0, "how far ahead of the burst's start its run_at lies; 0 means 3s + 1s per 1,000 followups")
 	fs.IntVar(&o.pending, "pending", 100_000, "pending followups created by the pending scenario")
+	fs.IntVar(&o.abuseClients, "abuse-clients", 2000, "bad clients at once in the abuse scenario, per kind")
+	fs.DurationVar(&o.abuseFor, "abuse-for", 10*time.Second, "how long each kind of bad request runs in the abuse scenario")
 	fs.IntVar(&o.repeat, "repeat", 1, "run each scenario this many times and print the spread of the figures")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "upper bound on one scenario run")
 	fs.BoolVar(&o.idempotency, "idempotency-keys", false, "send a distinct Idempotency-Key with every create")
@@ -104,14 +117,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	switch fs.NArg() {
 	case 0:
-		return nil, fmt.Errorf("name a scenario: creates, burst, pending or all (-h for help)")
+		return nil, fmt.Errorf("name a scenario: creates, burst, pending, abuse or all (-h for help)")
 	case 1:
 	default:
 		return nil, fmt.Errorf("one scenario at a time, got %q", fs.Args())
 	}
 	o.scenario = fs.Arg(0)
 	if o.scenario != "all" && !slices.Contains(scenarioNames, o.scenario) {
-		return nil, fmt.Errorf("unknown scenario %q: want creates, burst, pending or all", o.scenario)
+		return nil, fmt.Errorf("unknown scenario %q: want creates, burst, pending, abuse or all", o.scenario)
 	}
 	for name, v := range map[string]int{"creates": o.creates, "concurrency": o.concurrency, "burst": o.burst, "pending": o.pending, "repeat": o.repeat} {
 		if v < 1 {

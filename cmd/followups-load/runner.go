@@ -63,6 +63,7 @@ func (r *runner) run(ctx context.Context) bool {
 		"creates": r.creates,
 		"burst":   r.burst,
 		"pending": r.pending,
+		"abuse":   r.abuse,
 	}
 	ok := true
 	for run := 1; run <= r.o.repeat; run++ {

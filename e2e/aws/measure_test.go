@@ -125,3 +125,53 @@ func TestFireBatchWithAHangingThread(t *testing.T) {
 		t.Errorf("hanging followup: attempts %d, runs %+v", got.Attempts, got.Runs)
 	}
 }
+
+// TestLateness measures how late deliveries reach the thread on both
+// paths: followups due within FOLLOWUPS_DIRECT_WITHIN of their create go
+// straight to the fire queue with a delay; later ones get a schedule a
+// minute early, which the harness's Scheduler fires at a random second of
+// its minute (as EventBridge Scheduler does), and the fire function sends
+// the early message back for the rest. Nothing may arrive early; the
+// figures are printed and reported, not asserted (the machine is shared).
+func TestLateness(t *testing.T) {
+	e := start(t, harness.Options{DirectWithin: 2 * time.Minute, MinDelay: time.Second})
+	type sent struct {
+		f    *followup.Followup
+		path string
+	}
+	var all []sent
+	for i := range 12 {
+		f, _ := e.Create(createBody(threadID(fmt.Sprint("late-direct-", i)), 2+i%7))
+		all = append(all, sent{f, "direct"})
+	}
+	for i := range 8 {
+		f, _ := e.Create(createBody(threadID(fmt.Sprint("late-scheduler-", i)), 125+5*i))
+		all = append(all, sent{f, "scheduler"})
+	}
+	for _, s := range all {
+		got := e.WaitSettled(s.f.ID, 5*time.Minute)
+		reqs := e.Thread.Requests(s.f.ID)
+		if got.Status != followup.StatusDelivered || len(reqs) != 1 {
+			t.Errorf("%s (%s): %s after %d requests", s.f.ID, s.path, got.Status, len(reqs))
+			continue
+		}
+		late := reqs[0].At.Sub(got.RunAt)
+		if late < 0 {
+			t.Errorf("%s (%s) reached the thread %s before its run_at", s.f.ID, s.path, -late)
+		}
+		setup.Report.AddLateness(s.path, late)
+	}
+	for _, path := range []string{"direct", "scheduler"} {
+		p50, p99, hi, lo, n := setup.Report.LatenessSummary(path)
+		t.Logf("lateness, %s path, %d deliveries: p50 %.0f ms, p99 %.0f ms, max %.0f ms, min %.0f ms", path, n, p50, p99, hi, lo)
+	}
+	early := 0
+	for _, fr := range e.Scheduler.Firings() {
+		if fr.Delivered && fr.FiredAt.Before(fr.At.Add(time.Minute)) {
+			early++
+		}
+	}
+	if early == 0 {
+		t.Errorf("no schedule fired: the scheduler path was not taken (%d firings)", len(e.Scheduler.Firings()))
+	}
+}

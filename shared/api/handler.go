@@ -1,10 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/followups/followups/shared/followup"
@@ -34,7 +35,23 @@ type Options struct {
 	// scrapers (followupd's /healthz and /metrics), by exact path, for GET
 	// and HEAD only.
 	Open map[string]http.Handler
+	// MaxInFlight bounds the requests worked on at once (their bodies
+	// read, the store called); past it a request gets 503 unavailable
+	// with Retry-After at once instead of waiting, so a flood of requests
+	// costs bounded memory and the ones within the bound stay fast. Zero
+	// means no bound (one Lambda invocation is one request).
+	MaxInFlight int
+	// MaxBodyBytesInFlight bounds the bytes of large request bodies
+	// (over SmallBody) being read or worked on at once, by their declared
+	// size (the 64 KiB limit when not declared). Past it such a request
+	// gets 503 before its body is read. Small bodies, which every usual
+	// create is, are never refused by it. Zero means no bound.
+	MaxBodyBytesInFlight int64
 }
+
+// SmallBody is the body size under which MaxBodyBytesInFlight does not
+// apply: a create with a short prompt.
+const SmallBody = 8 << 10
 
 // DefaultListLimit and MaxListLimit bound GET /threads/{thread_id}/followups.
 const (
@@ -52,11 +69,21 @@ type Handler struct {
 	cursorKey []byte
 	log       *slog.Logger
 	mux       *http.ServeMux
+	// slots holds one token per request being worked on; nil for no bound.
+	slots chan struct{}
+	// bodies is the budget of large bodies' bytes; nil for no bound.
+	bodies *budget
 }
 
 // New returns the API handler.
 func New(o Options) *Handler {
 	h := &Handler{svc: o.Service, token: o.Token, cursorKey: o.CursorKey, log: o.Log, open: o.Open}
+	if o.MaxInFlight > 0 {
+		h.slots = make(chan struct{}, o.MaxInFlight)
+	}
+	if o.MaxBodyBytesInFlight > 0 {
+		h.bodies = &budget{left: o.MaxBodyBytesInFlight}
+	}
 	if h.cursorKey == nil {
 		h.cursorKey = defaultCursorKey
 	}
@@ -185,12 +212,41 @@ func RequestID(r *http.Request) string {
 	return r.Header.Get("X-Request-Id")
 }
 
+// errBusy is the answer past MaxInFlight.
+var errBusy = followup.Errorf(followup.CodeUnavailable, "too many requests at once; try again")
+
+// work takes a slot for one request's work, or answers 503 and reports
+// false when none is free. The caller calls done when finished.
+func (h *Handler) work(w http.ResponseWriter) bool {
+	if h.slots == nil {
+		return true
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return true
+	default:
+		writeError(w, errBusy)
+		return false
+	}
+}
+
+func (h *Handler) done() {
+	if h.slots != nil {
+		<-h.slots
+	}
+}
+
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
-	body, err := readJSONBody(w, r)
+	body, release, err := h.readJSONBody(w, r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	defer release()
+	if !h.work(w) {
+		return
+	}
+	defer h.done()
 	key, err := idempotencyKey(r)
 	if err != nil {
 		writeError(w, err)
@@ -214,25 +270,66 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, created.Followup)
 }
 
-// readJSONBody enforces Content-Type, then size.
-func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readJSONBody enforces Content-Type, then size, then the budget of large
+// bodies. When it returns the body, release gives back what the body took
+// of the budget; on an error it has given it back already.
+func (h *Handler) readJSONBody(w http.ResponseWriter, r *http.Request) (_ []byte, release func(), _ error) {
+	release = func() {}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return nil, followup.Errorf(followup.CodeUnsupportedMediaType, "Content-Type must be application/json")
+		return nil, release, followup.Errorf(followup.CodeUnsupportedMediaType, "Content-Type must be application/json")
 	}
 	tooLarge := followup.Errorf(followup.CodePayloadTooLarge, "request body is larger than %d bytes", followup.MaxBodyBytes)
 	if r.ContentLength > followup.MaxBodyBytes {
-		return nil, tooLarge
+		return nil, release, tooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, followup.MaxBodyBytes))
+	if size := r.ContentLength; h.bodies != nil && (size < 0 || size > SmallBody) {
+		if size < 0 {
+			size = followup.MaxBodyBytes + 1
+		}
+		if !h.bodies.take(size) {
+			return nil, release, errBusy
+		}
+		release = func() { h.bodies.give(size) }
+	}
+	// Read into one buffer of the declared size (the limit at most) and
+	// the room ReadFrom wants to see the end, not one that doubles as
+	// bytes arrive.
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), followup.MaxBodyBytes+1)+bytes.MinRead))
+	_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, followup.MaxBodyBytes))
+	body := buf.Bytes()
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
-		return nil, tooLarge
+		release()
+		return nil, func() {}, tooLarge
 	case err != nil:
-		return nil, followup.Errorf(followup.CodeInvalidJSON, "could not read the request body")
+		release()
+		return nil, func() {}, followup.Errorf(followup.CodeInvalidJSON, "could not read the request body")
 	}
-	return body, nil
+	return body, release, nil
+}
+
+// budget is a count of bytes that requests take and give back.
+type budget struct {
+	mu   sync.Mutex
+	left int64
+}
+
+func (b *budget) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > b.left {
+		return false
+	}
+	b.left -= n
+	return true
+}
+
+func (b *budget) give(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.left += n
 }
 
 func idempotencyKey(r *http.Request) (string, error) {
@@ -250,6 +347,10 @@ func idempotencyKey(r *http.Request) (string, error) {
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	if !h.work(w) {
+		return
+	}
+	defer h.done()
 	f, err := h.svc.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, notFoundID(err, r.PathValue("id")))
@@ -259,6 +360,10 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
+	if !h.work(w) {
+		return
+	}
+	defer h.done()
 	f, err := h.svc.Cancel(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, notFoundID(err, r.PathValue("id")))
@@ -280,6 +385,10 @@ type listResponse struct {
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	if !h.work(w) {
+		return
+	}
+	defer h.done()
 	q, err := h.listQuery(r)
 	if err != nil {
 		writeError(w, err)
@@ -362,6 +471,10 @@ type cancelThreadResponse struct {
 }
 
 func (h *Handler) cancelThread(w http.ResponseWriter, r *http.Request) {
+	if !h.work(w) {
+		return
+	}
+	defer h.done()
 	threadID := r.PathValue("thread_id")
 	if err := followup.ValidateThreadID(threadID); err != nil {
 		writeError(w, err)

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -300,5 +302,93 @@ func TestOpenRoutes(t *testing.T) {
 	r := do(t, srv, "POST", "/healthz", "{}")
 	if code, _ := r.errorCode(); r.status != 405 || code != "method_not_allowed" || r.header.Get("Allow") != "GET, HEAD" {
 		t.Fatalf("POST /healthz: %d %v", r.status, r.body)
+	}
+}
+
+// blockingStore holds every Get until release is closed.
+type blockingStore struct {
+	*inmem.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingStore) Get(ctx context.Context, id string) (*followup.Followup, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.Get(ctx, id)
+}
+
+// Past MaxInFlight requests at once, the next one is answered 503
+// unavailable with Retry-After at once, and nothing waits.
+func TestMaxInFlight(t *testing.T) {
+	store := &blockingStore{Store: inmem.NewStore(), entered: make(chan struct{}, 2), release: make(chan struct{})}
+	svc, err := followup.New(followup.Config{Store: store, Scheduler: inmem.NewScheduler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := api.New(api.Options{Service: svc, MaxInFlight: 2})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/followups/fu_x", nil))
+			if rec.Code != http.StatusNotFound {
+				t.Errorf("a request within the bound: %d %s", rec.Code, rec.Body)
+			}
+		})
+	}
+	<-store.entered
+	<-store.entered
+	// A create's body is read before it takes a slot; it is refused then.
+	req := httptest.NewRequest("POST", "/followups", strings.NewReader(`{"thread_id":"t","prompt":"p","delay_seconds":60}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), `"unavailable"`) {
+		t.Fatalf("past the bound: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	close(store.release)
+	wg.Wait()
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/followups/fu_x", nil))
+	if rec.Code == http.StatusServiceUnavailable {
+		t.Fatalf("after the others finished: %d", rec.Code)
+	}
+}
+
+// Large bodies share a budget of bytes: while one holds it (trickling its
+// body), another large one is refused before it is read, and a small
+// create still goes through.
+func TestMaxBodyBytesInFlight(t *testing.T) {
+	svc, err := followup.New(followup.Config{Store: inmem.NewStore(), Scheduler: inmem.NewScheduler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := api.New(api.Options{Service: svc, MaxBodyBytesInFlight: 70 << 10})
+	post := func(body io.Reader, size int64) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/followups", body)
+		req.Header.Set("Content-Type", "application/json")
+		req.ContentLength = size
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	pr, pw := io.Pipe()
+	trickling := make(chan *httptest.ResponseRecorder)
+	go func() { trickling <- post(pr, 60<<10) }()
+	if _, err := pw.Write([]byte(`{"thread_id":"t",`)); err != nil { // the handler is reading it
+		t.Fatal(err)
+	}
+	if rec := post(strings.NewReader(strings.Repeat(" ", 20<<10)+`{}`), 20<<10+2); rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("a second large body: %d %s, want 503", rec.Code, rec.Body)
+	}
+	small := `{"thread_id":"t","prompt":"p","delay_seconds":60}`
+	if rec := post(strings.NewReader(small), int64(len(small))); rec.Code != http.StatusCreated {
+		t.Fatalf("a small create beside a large body: %d %s", rec.Code, rec.Body)
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-trickling
+	if rec := post(strings.NewReader(strings.Repeat(" ", 20<<10)+`{}`), 20<<10+2); rec.Code == http.StatusServiceUnavailable {
+		t.Fatalf("a large body after the first gave its bytes back: %d", rec.Code)
 	}
 }

@@ -24,6 +24,14 @@ type Report struct {
 	ColdStarts []ColdStartRecord `json:"cold_starts"`
 	Calls      []CallRecord      `json:"aws_calls"`
 	Batches    []BatchRecord     `json:"batches"`
+	Lateness   []LatenessRecord  `json:"lateness"`
+}
+
+// LatenessRecord is how late one delivery reached the thread: its arrival
+// minus run_at.
+type LatenessRecord struct {
+	Path       string  `json:"path"`
+	LatenessMS float64 `json:"lateness_ms"`
 }
 
 // BinaryRecord is the size of one bootstrap.
@@ -101,6 +109,36 @@ func (r *Report) AddBatch(rec BatchRecord) {
 	r.Batches = append(r.Batches, rec)
 }
 
+// AddLateness records one delivery's lateness on path ("direct" or
+// "scheduler").
+func (r *Report) AddLateness(path string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Lateness = append(r.Lateness, LatenessRecord{Path: path, LatenessMS: ms(d)})
+}
+
+// LatenessSummary returns p50, p99, max and min lateness (ms) of path.
+func (r *Report) LatenessSummary(path string) (p50, p99, hi, lo float64, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.latenessSummary(path)
+}
+
+func (r *Report) latenessSummary(path string) (p50, p99, hi, lo float64, n int) {
+	var v []float64
+	for _, x := range r.Lateness {
+		if x.Path == path {
+			v = append(v, x.LatenessMS)
+		}
+	}
+	if len(v) == 0 {
+		return 0, 0, 0, 0, 0
+	}
+	slices.Sort(v)
+	q := func(p float64) float64 { return v[min(len(v)-1, int(p*float64(len(v))))] }
+	return q(0.5), q(0.99), v[len(v)-1], v[0], len(v)
+}
+
 // Write writes the report to path, as JSON when it ends in .json and as
 // markdown otherwise.
 func (r *Report) Write(path string) error {
@@ -159,6 +197,11 @@ func (r *Report) markdown() string {
 	sort.SliceStable(calls, func(i, j int) bool { return calls[i].Lifecycle < calls[j].Lifecycle })
 	for _, c := range calls {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s |\n", c.Lifecycle, c.Function, formatCalls(c.Calls), c.Total, c.Budget, c.Test)
+	}
+	b.WriteString("\n## Delivery lateness (arrival at the thread minus run_at)\n\n| path | deliveries | p50 ms | p99 ms | max ms | min ms |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, path := range []string{"direct", "scheduler"} {
+		p50, p99, hi, lo, n := r.latenessSummary(path)
+		fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %.0f | %.0f |\n", path, n, p50, p99, hi, lo)
 	}
 	b.WriteString("\n## Fire batches\n\n| records | hanging | dispatch timeout ms | took ms | test |\n|---:|---:|---:|---:|---|\n")
 	for _, x := range r.Batches {
