@@ -208,7 +208,7 @@ func (c *comparison) runRound(ctx context.Context, sys system, r *round) *roundR
 	}
 
 	targets := d.targets(drv.pid())
-	mem := sampleMemory(targets, 250*time.Millisecond)
+	mem := sampleMemory(targets, time.Second)
 	defer mem.stop()
 	client := []proc.Target{{PID: drv.pid()}}
 	cpu0, client0 := cpuOf(targets), cpuOf(client)
@@ -377,7 +377,8 @@ func (d *driver) close() error {
 	return err
 }
 
-// memorySampler keeps the largest summed PSS of its targets seen.
+// memorySampler keeps the largest memory of its targets seen (see
+// proc.Memory).
 type memorySampler struct {
 	stopOnce sync.Once
 	done     chan struct{}
@@ -392,12 +393,16 @@ func sampleMemory(targets []proc.Target, interval time.Duration) *memorySampler 
 		defer close(m.finished)
 		t := time.NewTicker(interval)
 		defer t.Stop()
-		for {
-			if v, err := proc.PSS(targets); err == nil {
+		sample := func() {
+			if v, err := proc.Memory(targets); err == nil {
 				m.peak = max(m.peak, v)
 			}
+		}
+		for {
+			sample()
 			select {
 			case <-m.done:
+				sample() // the last: a single process's peak so far
 				return
 			case <-t.C:
 			}

@@ -214,7 +214,7 @@ create p99     per create, as the creator saw it: the HTTP request to followupd 
 lateness       first arrival of each followup at the null thread API minus its due time (a whole second, %s after the creates start)
 CPU/create     user + system CPU time (/proc/PID/stat; a tree also counts its reaped children) over the creates, ÷ creates accepted
 CPU/delivery   the same from the due time until the last first arrival, ÷ followups delivered
-memory         the largest sum of PSS (/proc/PID/smaps_rollup: shared pages split among the processes mapping them) of the row's processes, sampled every 250 ms from the end of the warm-up to the end of the round
+memory         peak RSS (VmHWM) of followupd, redis-server, the driver and the front, each new for the round; for PostgreSQL, which serves every round and whose processes share memory, the largest summed PSS (/proc/PID/smaps_rollup) of its processes, sampled every second from the end of the warm-up to the end of the round
 durability     followupd: bbolt fdatasync before every 201; Redis: appendonly yes, appendfsync always (fsync before replying), save ''; PostgreSQL: defaults (fsync on, synchronous_commit on)
 queues         asynq: Concurrency %d, DelayedTaskCheckInterval %s, other settings default; River: MaxWorkers %d, pgx pool of %d connections, other settings default (FetchPollInterval 1 s); followupd: FOLLOWUPS_WORKERS %d
 `, o.warmup, o.lead, o.workers, o.asynqDelayed, o.workers, riverPoolConns(o.concurrency), o.workers)
