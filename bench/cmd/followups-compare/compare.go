@@ -168,7 +168,7 @@ func (c *comparison) run(ctx context.Context) bool {
 
 // queueSettings are the settings of asynq and River.
 func (c *comparison) queueSettings() queueSettings {
-	return queueSettings{workers: c.o.workers, creators: c.o.concurrency, asynqDelayed: c.o.asynqDelayed, threadAPI: c.sink.url}
+	return queueSettings{Workers: c.o.workers, Creators: c.o.concurrency, AsynqDelayed: c.o.asynqDelayed, ThreadAPI: c.sink.url}
 }
 
 // runRound runs one system's round: deploy on a fresh store, warm up,
@@ -248,8 +248,7 @@ func (c *comparison) runRound(ctx context.Context, sys system, r *round) *roundR
 		_ = sleepUntil(ctx, time.Now().Add(2*time.Second))
 	}
 	res.memory = mem.stop()
-	got, malformed := c.sink.snapshot()
-	res.addDeliveries(created.IDs, due, got, malformed, cpu3-cpu2)
+	res.addDeliveries(c.sink.tally(created.IDs, due), cpu3-cpu2)
 	if !allIn && res.missing == 0 {
 		res.fail("deliveries: interrupted")
 	}
@@ -279,14 +278,10 @@ func (c *comparison) waitDeliveries(ctx context.Context, ids []string, deadline 
 
 // sleepUntil sleeps until t, or returns ctx's error.
 func sleepUntil(ctx context.Context, t time.Time) error {
-	timer := time.NewTimer(time.Until(t))
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	wait, cancel := context.WithDeadline(ctx, t)
+	defer cancel()
+	<-wait.Done()
+	return ctx.Err()
 }
 
 // driver is a running driver child and the two ends of its control.
@@ -303,9 +298,9 @@ type driverEventOrErr struct {
 
 // startDriver starts the round's driver child.
 func (c *comparison) startDriver(sys system, d *deployment, r *round) (*driver, error) {
-	o := driverOptions{via: sys.via, url: d.url, redis: d.redis, dsn: d.dsn, n: c.o.n, warmup: c.o.warmup,
-		token: fmt.Sprintf("r%d-%s", r.n, uuid.NewString()[:8]), queue: c.queueSettings()}
-	cmd := exec.Command(c.self, o.args()...)
+	o := driverOptions{Via: sys.via, URL: d.url, Redis: d.redis, DSN: d.dsn, N: c.o.n, Warmup: c.o.warmup,
+		Token: fmt.Sprintf("r%d-%s", r.n, uuid.NewString()[:8]), Queue: c.queueSettings()}
+	cmd := exec.Command(c.self, roleArgs(roleDriver, o)...)
 	control, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -6,10 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -59,44 +57,17 @@ func (r *createResult) failed() int {
 	return n
 }
 
-// driverOptions is the driver's command line, which the comparison writes.
+// driverOptions are the driver's settings, which the comparison passes
+// as one JSON argument.
 type driverOptions struct {
-	via    string // "http", "asynq" or "river"
-	url    string // http: the API's base URL
-	redis  string // asynq: Redis's address
-	dsn    string // river: the database
-	n      int
-	warmup int
-	token  string // makes the round's thread ids its own
-	queue  queueSettings
-}
-
-func (o *driverOptions) args() []string {
-	return []string{roleDriver,
-		"-via", o.via, "-url", o.url, "-redis", o.redis, "-dsn", o.dsn,
-		"-n", fmt.Sprint(o.n), "-warmup", fmt.Sprint(o.warmup), "-token", o.token,
-		"-concurrency", fmt.Sprint(o.queue.creators), "-workers", fmt.Sprint(o.queue.workers),
-		"-asynq-delayed", o.queue.asynqDelayed.String(), "-sink", o.queue.threadAPI}
-}
-
-func parseDriverFlags(args []string) (*driverOptions, error) {
-	o := &driverOptions{}
-	fs := flag.NewFlagSet(roleDriver, flag.ContinueOnError)
-	fs.StringVar(&o.via, "via", "", "http, asynq or river")
-	fs.StringVar(&o.url, "url", "", "")
-	fs.StringVar(&o.redis, "redis", "", "")
-	fs.StringVar(&o.dsn, "dsn", "", "")
-	fs.IntVar(&o.n, "n", 0, "")
-	fs.IntVar(&o.warmup, "warmup", 0, "")
-	fs.StringVar(&o.token, "token", "", "")
-	fs.IntVar(&o.queue.creators, "concurrency", 64, "")
-	fs.IntVar(&o.queue.workers, "workers", 256, "")
-	fs.DurationVar(&o.queue.asynqDelayed, "asynq-delayed", time.Second, "")
-	fs.StringVar(&o.queue.threadAPI, "sink", "", "")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	return o, nil
+	Via    string        `json:"via"`   // "http", "asynq" or "river"
+	URL    string        `json:"url"`   // http: the API's base URL
+	Redis  string        `json:"redis"` // asynq: Redis's address
+	DSN    string        `json:"dsn"`   // river: the database
+	N      int           `json:"n"`
+	Warmup int           `json:"warmup"`
+	Token  string        `json:"token"` // makes the round's thread ids its own
+	Queue  queueSettings `json:"queue"`
 }
 
 // createFunc makes one create and returns the followup's id.
@@ -104,17 +75,17 @@ type createFunc func(ctx context.Context, f followup) (string, error)
 
 // runDriver is the driver role's main.
 func runDriver(ctx context.Context, args []string) int {
-	o, err := parseDriverFlags(args)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "driver: %v\n", err)
-		return 2
+	var o driverOptions
+	if err := roleSettings(args, &o); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", roleDriver, err)
+		return exitUsage
 	}
 	events := os.NewFile(3, "events")
-	if err := drive(ctx, o, os.Stdin, events); err != nil {
-		fmt.Fprintf(os.Stderr, "driver: %v\n", err)
-		return 1
+	if err := drive(ctx, &o, os.Stdin, events); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", roleDriver, err)
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }
 
 func drive(ctx context.Context, o *driverOptions, control io.Reader, events io.Writer) error {
@@ -127,11 +98,11 @@ func drive(ctx context.Context, o *driverOptions, control io.Reader, events io.W
 
 	// Warm-up creates open the connections and warm the processes; they
 	// are due in 23 hours, long after the round.
-	if o.warmup > 0 {
+	if o.Warmup > 0 {
 		far := time.Now().Add(23 * time.Hour).Truncate(time.Second)
-		w := createMany(ctx, o.warmup, o.queue.creators, o.token+"w", far, create)
-		if w.Accepted != o.warmup {
-			return fmt.Errorf("warm-up: %d of %d creates failed: %v", w.failed(), o.warmup, w.Examples)
+		w := createMany(ctx, o.Warmup, o.Queue.Creators, o.Token+"w", far, create)
+		if w.Accepted != o.Warmup {
+			return fmt.Errorf("warm-up: %d of %d creates failed: %v", w.failed(), o.Warmup, w.Examples)
 		}
 	}
 	if err := enc.Encode(driverEvent{Event: "ready"}); err != nil {
@@ -146,7 +117,7 @@ func drive(ctx context.Context, o *driverOptions, control io.Reader, events io.W
 	if err := json.Unmarshal(line, &msg); err != nil {
 		return fmt.Errorf("go message %q: %w", line, err)
 	}
-	res := createMany(ctx, o.n, o.queue.creators, o.token, msg.Due, create)
+	res := createMany(ctx, o.N, o.Queue.Creators, o.Token, msg.Due, create)
 	if err := enc.Encode(driverEvent{Event: "created", Created: res}); err != nil {
 		return err
 	}
@@ -155,33 +126,31 @@ func drive(ctx context.Context, o *driverOptions, control io.Reader, events io.W
 	return nil
 }
 
-// system sets up the creates of o.via: HTTP requests, or in-process
+// system sets up the creates of o.Via: HTTP requests, or in-process
 // calls to a queue whose server then runs in this process too.
 func (o *driverOptions) system(ctx context.Context) (createFunc, func(), error) {
-	switch o.via {
+	var (
+		q   queue
+		err error
+	)
+	switch o.Via {
 	case "http":
-		c := newCreateClient(o.url, o.queue.creators)
+		c := newCreateClient(o.URL, o.Queue.Creators)
 		return c.create, c.close, nil
 	case "asynq":
-		q, err := startAsynq(o.redis, o.queue)
-		if err != nil {
-			return nil, nil, err
-		}
-		return func(ctx context.Context, f followup) (string, error) {
-			f.ID = uuid.NewString()
-			return f.ID, q.enqueue(ctx, f)
-		}, q.close, nil
+		q, err = startAsynq(o.Redis, o.Queue)
 	case "river":
-		q, err := startRiver(ctx, o.dsn, o.queue)
-		if err != nil {
-			return nil, nil, err
-		}
-		return func(ctx context.Context, f followup) (string, error) {
-			f.ID = uuid.NewString()
-			return f.ID, q.insert(ctx, f)
-		}, q.close, nil
+		q, err = startRiver(ctx, o.DSN, o.Queue)
+	default:
+		return nil, nil, fmt.Errorf("via %q: want http, asynq or river", o.Via)
 	}
-	return nil, nil, fmt.Errorf("-via %q: want http, asynq or river", o.via)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(ctx context.Context, f followup) (string, error) {
+		f.ID = uuid.NewString()
+		return f.ID, q.schedule(ctx, f)
+	}, q.close, nil
 }
 
 // createMany makes n creates due at runAt from conc goroutines.
@@ -260,13 +229,7 @@ type createClient struct {
 }
 
 func newCreateClient(base string, conns int) *createClient {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-		DisableCompression:  true,
-	}
-	return &createClient{url: base + "/followups", http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &createClient{url: base + "/followups", http: keepAliveClient(conns, 30*time.Second)}
 }
 
 func (c *createClient) create(ctx context.Context, f followup) (string, error) {

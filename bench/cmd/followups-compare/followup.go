@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -61,13 +60,17 @@ type threadAPI struct {
 }
 
 func newThreadAPI(base string, conns int) *threadAPI {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	return &threadAPI{base: base, http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+	return &threadAPI{base: base, http: keepAliveClient(conns, 10*time.Second)}
+}
+
+// keepAliveClient is an HTTP client that keeps up to conns connections
+// open for reuse.
+func keepAliveClient(conns int, timeout time.Duration) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = conns
+	tr.MaxIdleConnsPerHost = conns
+	tr.DisableCompression = true
+	return &http.Client{Transport: tr, Timeout: timeout}
 }
 
 // turn is the synthetic user turn, as followupd sends it.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -20,46 +19,35 @@ import (
 // delivers the tasks, in one process as followupd is. It stops on SIGTERM.
 const roleFront = "asynq-front"
 
-// frontOptions is the front's command line, which the comparison writes.
+// frontOptions are the front's settings, which the comparison passes as
+// one JSON argument.
 type frontOptions struct {
-	addr  string
-	redis string
-	queue queueSettings
-}
-
-func (o *frontOptions) args() []string {
-	return []string{roleFront, "-addr", o.addr, "-redis", o.redis,
-		"-concurrency", fmt.Sprint(o.queue.creators), "-workers", fmt.Sprint(o.queue.workers),
-		"-asynq-delayed", o.queue.asynqDelayed.String(), "-sink", o.queue.threadAPI}
+	Addr  string        `json:"addr"`
+	Redis string        `json:"redis"`
+	Queue queueSettings `json:"queue"`
 }
 
 // runFront is the front role's main; it returns when ctx is done.
 func runFront(ctx context.Context, args []string) int {
-	o := &frontOptions{}
-	fs := flag.NewFlagSet(roleFront, flag.ContinueOnError)
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:0", "")
-	fs.StringVar(&o.redis, "redis", "", "")
-	fs.IntVar(&o.queue.creators, "concurrency", 64, "")
-	fs.IntVar(&o.queue.workers, "workers", 256, "")
-	fs.DurationVar(&o.queue.asynqDelayed, "asynq-delayed", time.Second, "")
-	fs.StringVar(&o.queue.threadAPI, "sink", "", "")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := serveFront(ctx, o); err != nil {
+	var o frontOptions
+	if err := roleSettings(args, &o); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", roleFront, err)
-		return 1
+		return exitUsage
 	}
-	return 0
+	if err := serveFront(ctx, &o); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", roleFront, err)
+		return exitFailed
+	}
+	return exitOK
 }
 
 func serveFront(ctx context.Context, o *frontOptions) error {
-	q, err := startAsynq(o.redis, o.queue)
+	q, err := startAsynq(o.Redis, o.Queue)
 	if err != nil {
 		return err
 	}
 	defer q.close()
-	ln, err := net.Listen("tcp", o.addr)
+	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return err
 	}
@@ -98,7 +86,7 @@ func frontCreate(w http.ResponseWriter, r *http.Request, q *asynqQueue) {
 		return
 	}
 	f.ID = uuid.NewString()
-	if err := q.enqueue(r.Context(), f); err != nil {
+	if err := q.schedule(r.Context(), f); err != nil {
 		frontError(w, http.StatusServiceUnavailable, "unavailable", "enqueue failed")
 		return
 	}

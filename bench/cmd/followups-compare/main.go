@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +38,24 @@ func main() {
 		}
 	}
 	os.Exit(runCompare(ctx, os.Args))
+}
+
+// roleArgs is the command line, after the binary, that starts a role
+// with its settings.
+func roleArgs(role string, settings any) []string {
+	b, err := json.Marshal(settings)
+	if err != nil {
+		panic(err) // plain structs of strings and numbers
+	}
+	return []string{role, string(b)}
+}
+
+// roleSettings decodes a role's settings from its command line.
+func roleSettings(args []string, settings any) error {
+	if len(args) != 1 {
+		return fmt.Errorf("want one argument, the settings as JSON; got %d", len(args))
+	}
+	return json.Unmarshal([]byte(args[0]), settings)
 }
 
 // Exit statuses.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -86,20 +87,23 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	for name, v := range map[string]int{"n": o.n, "rounds": o.rounds, "concurrency": o.concurrency, "workers": o.workers} {
-		if v < 1 {
-			return nil, fmt.Errorf("-%s %d: must be at least 1", name, v)
+	for _, c := range []struct {
+		bad  bool
+		what string
+	}{
+		{o.n < 1, "-n must be at least 1"},
+		{o.rounds < 1, "-rounds must be at least 1"},
+		{o.concurrency < 1, "-concurrency must be at least 1"},
+		{o.workers < 1, "-workers must be at least 1"},
+		{o.warmup < 0, "-warmup must not be negative"},
+		{o.lead < 0, "-lead must not be negative"},
+		{o.deliveryTimeout <= 0, "-delivery-timeout must be positive"},
+		{o.roundTimeout <= 0, "-round-timeout must be positive"},
+		{o.asynqDelayed <= 0, "-asynq-delayed must be positive"},
+	} {
+		if c.bad {
+			return nil, errors.New(c.what)
 		}
-	}
-	switch {
-	case o.warmup < 0:
-		return nil, fmt.Errorf("-warmup %d: must not be negative", o.warmup)
-	case o.lead < 0:
-		return nil, fmt.Errorf("-lead %s: must not be negative", o.lead)
-	case o.deliveryTimeout <= 0 || o.roundTimeout <= 0:
-		return nil, fmt.Errorf("-delivery-timeout and -round-timeout must be positive")
-	case o.asynqDelayed <= 0:
-		return nil, fmt.Errorf("-asynq-delayed %s: must be positive", o.asynqDelayed)
 	}
 	for s := range strings.SplitSeq(*systems, ",") {
 		s = strings.TrimSpace(s)

@@ -18,11 +18,22 @@ import (
 
 // queueSettings are what the asynq and River runs are configured with.
 type queueSettings struct {
-	workers      int           // concurrent deliveries, as followupd's FOLLOWUPS_WORKERS
-	creators     int           // concurrent creators: each gets a connection
-	asynqDelayed time.Duration // asynq's DelayedTaskCheckInterval
-	threadAPI    string        // the null thread API's base URL
+	Workers      int           `json:"workers"`       // concurrent deliveries, as followupd's FOLLOWUPS_WORKERS
+	Creators     int           `json:"creators"`      // concurrent creators: each gets a connection
+	AsynqDelayed time.Duration `json:"asynq_delayed"` // asynq's DelayedTaskCheckInterval
+	ThreadAPI    string        `json:"thread_api"`    // the null thread API's base URL
 }
+
+// queue is asynq or River, as the driver uses it.
+type queue interface {
+	schedule(ctx context.Context, f followup) error // durably, for f.RunAt
+	close()
+}
+
+var (
+	_ queue = (*asynqQueue)(nil)
+	_ queue = (*riverQueue)(nil)
+)
 
 // taskType is the asynq task type of a followup.
 const taskType = "followup"
@@ -36,11 +47,11 @@ type asynqQueue struct {
 // startAsynq connects an asynq client to Redis at addr and starts a server
 // whose handler delivers each followup to the thread API.
 func startAsynq(addr string, s queueSettings) (*asynqQueue, error) {
-	thread := newThreadAPI(s.threadAPI, s.workers)
-	client := asynq.NewClient(asynq.RedisClientOpt{Addr: addr, PoolSize: s.creators})
-	server := asynq.NewServer(asynq.RedisClientOpt{Addr: addr, PoolSize: s.workers}, asynq.Config{
-		Concurrency:              s.workers,
-		DelayedTaskCheckInterval: s.asynqDelayed,
+	thread := newThreadAPI(s.ThreadAPI, s.Workers)
+	client := asynq.NewClient(asynq.RedisClientOpt{Addr: addr, PoolSize: s.Creators})
+	server := asynq.NewServer(asynq.RedisClientOpt{Addr: addr, PoolSize: s.Workers}, asynq.Config{
+		Concurrency:              s.Workers,
+		DelayedTaskCheckInterval: s.AsynqDelayed,
 		LogLevel:                 asynq.WarnLevel,
 	})
 	mux := asynq.NewServeMux()
@@ -59,8 +70,8 @@ func startAsynq(addr string, s queueSettings) (*asynqQueue, error) {
 	return &asynqQueue{client: client, server: server}, nil
 }
 
-// enqueue schedules f for f.RunAt.
-func (q *asynqQueue) enqueue(ctx context.Context, f followup) error {
+// schedule enqueues f to be processed at f.RunAt.
+func (q *asynqQueue) schedule(ctx context.Context, f followup) error {
 	payload, err := json.Marshal(f)
 	if err != nil {
 		return err
@@ -98,21 +109,21 @@ func (w *riverWorker) Work(ctx context.Context, job *river.Job[followup]) error 
 func riverPoolConns(creators int) int { return creators + 8 }
 
 // startRiver connects to PostgreSQL at dsn and starts a River client
-// working the default queue with s.workers workers.
+// working the default queue with s.Workers workers.
 func startRiver(ctx context.Context, dsn string, s queueSettings) (*riverQueue, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
 	}
-	cfg.MaxConns = int32(riverPoolConns(s.creators))
+	cfg.MaxConns = int32(riverPoolConns(s.Creators))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &riverWorker{thread: newThreadAPI(s.threadAPI, s.workers)})
+	river.AddWorker(workers, &riverWorker{thread: newThreadAPI(s.ThreadAPI, s.Workers)})
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.workers}},
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.Workers}},
 		Workers: workers,
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -127,8 +138,8 @@ func startRiver(ctx context.Context, dsn string, s queueSettings) (*riverQueue, 
 	return &riverQueue{pool: pool, client: client}, nil
 }
 
-// insert schedules f for f.RunAt.
-func (q *riverQueue) insert(ctx context.Context, f followup) error {
+// schedule inserts f as a job scheduled at f.RunAt.
+func (q *riverQueue) schedule(ctx context.Context, f followup) error {
 	_, err := q.client.Insert(ctx, f, &river.InsertOpts{ScheduledAt: f.RunAt})
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -145,23 +146,51 @@ func printReport(w io.Writer, o *options, env environment, results []*roundResul
 
 	fmt.Fprintf(w, "\n== machine ==\n\n")
 	printMachine(w, o, env)
+	printVerdict(w, results)
+}
+
+// printVerdict writes whether every round was correct, and if not, why.
+func printVerdict(w io.Writer, results []*roundResult) {
+	var failures []string
+	for _, r := range results {
+		for _, f := range r.failures {
+			failures = append(failures, fmt.Sprintf("round %d %s: %s", r.round, r.system, f))
+		}
+	}
+	if len(failures) == 0 {
+		fmt.Fprintf(w, "%-13s PASS: every create accepted, every followup delivered exactly once\n", "result")
+		return
+	}
+	fmt.Fprintf(w, "%-13s FAIL: %d correctness failure(s)\n", "result", len(failures))
+	for _, f := range failures {
+		fmt.Fprintf(w, "  %s\n", f)
+	}
+}
+
+// figureTable writes a table of rows: their names under heads, then a
+// cell per column by cell, then their tail cells under tails.
+func figureTable(w io.Writer, heads, tails []string, rows int, name func(row int) []string, cell func(row, col int) string, tail func(row int) []string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	line := slices.Clone(heads)
+	for _, c := range columns {
+		line = append(line, c.head)
+	}
+	fmt.Fprintln(tw, strings.Join(append(line, tails...), "\t"))
+	for r := range rows {
+		line = name(r)
+		for c := range columns {
+			line = append(line, cell(r, c))
+		}
+		fmt.Fprintln(tw, strings.Join(append(line, tail(r)...), "\t"))
+	}
+	tw.Flush()
 }
 
 func printTable(w io.Writer, sums []summary) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "system\trounds")
-	for _, c := range columns {
-		fmt.Fprintf(tw, "\t%s", c.head)
-	}
-	fmt.Fprint(tw, "\tduplicates / missing\n")
-	for _, s := range sums {
-		fmt.Fprintf(tw, "%s\t%d", s.system, s.rounds)
-		for _, sp := range s.spreads {
-			fmt.Fprintf(tw, "\t%s", spreadCell(sp))
-		}
-		fmt.Fprintf(tw, "\t%d / %d\n", s.dups, s.missing)
-	}
-	tw.Flush()
+	figureTable(w, []string{"system", "rounds"}, []string{"duplicates / missing"}, len(sums),
+		func(r int) []string { return []string{sums[r].system, fmt.Sprint(sums[r].rounds)} },
+		func(r, c int) string { return spreadCell(sums[r].spreads[c]) },
+		func(r int) []string { return []string{fmt.Sprintf("%d / %d", sums[r].dups, sums[r].missing)} })
 }
 
 func printRatios(w io.Writer, sums []summary) {
@@ -190,7 +219,12 @@ func printRatios(w io.Writer, sums []summary) {
 		fmt.Fprint(tw, s.system)
 		for j, c := range columns {
 			if c.ratio != "" {
-				fmt.Fprintf(tw, "\t%s", ratioCell(stats.Ratio(sums[base].spreads[j].Median, s.spreads[j].Median)))
+				a, b := sums[base].spreads[j], s.spreads[j]
+				r := math.NaN()
+				if a.N > 0 && b.N > 0 {
+					r = stats.Ratio(a.Median, b.Median)
+				}
+				fmt.Fprintf(tw, "\t%s", ratioCell(r))
 			}
 		}
 		fmt.Fprintln(tw)
@@ -221,21 +255,14 @@ queues         asynq: Concurrency %d, DelayedTaskCheckInterval %s, other setting
 }
 
 func printRounds(w io.Writer, results []*roundResult) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "round\tsystem")
-	for _, c := range columns {
-		fmt.Fprintf(tw, "\t%s", c.head)
-	}
-	fmt.Fprint(tw, "\tduplicates / missing\tnotes\n")
-	for _, r := range results {
-		fmt.Fprintf(tw, "%d\t%s", r.round, r.system)
-		for _, c := range columns {
-			fmt.Fprintf(tw, "\t%s", number(c.value(r)))
-		}
-		notes := append(append([]string(nil), r.notes...), prefixed("FAILED: ", r.failures)...)
-		fmt.Fprintf(tw, "\t%d / %d\t%s\n", r.duplicates, r.missing, strings.Join(notes, "; "))
-	}
-	tw.Flush()
+	figureTable(w, []string{"round", "system"}, []string{"duplicates / missing", "notes"}, len(results),
+		func(r int) []string { return []string{fmt.Sprint(results[r].round), results[r].system} },
+		func(r, c int) string { return number(columns[c].value(results[r])) },
+		func(r int) []string {
+			res := results[r]
+			notes := append(slices.Clone(res.notes), prefixed("FAILED: ", res.failures)...)
+			return []string{fmt.Sprintf("%d / %d", res.duplicates, res.missing), strings.Join(notes, "; ")}
+		})
 }
 
 func printMachine(w io.Writer, o *options, env environment) {

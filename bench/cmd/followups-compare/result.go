@@ -72,54 +72,36 @@ func (r *roundResult) addCreates(c *createResult, cpu, clientCPU time.Duration, 
 	}
 }
 
-// addDeliveries checks what reached the null thread API against the ids
-// created, all due at due, and records lateness and the CPU they took.
-func (r *roundResult) addDeliveries(ids []string, due time.Time, got map[string]arrival, malformed int, cpu time.Duration) {
-	want := make(map[string]bool, len(ids))
-	late := make([]time.Duration, 0, len(ids))
-	for _, id := range ids {
-		want[id] = true
-		a, ok := got[id]
-		if !ok {
-			r.missing++
-			continue
-		}
-		late = append(late, a.first.Sub(due))
-		r.duplicates += a.count - 1
-	}
-	unexpected := 0
-	for id, a := range got {
-		if !want[id] {
-			unexpected += a.count
-		}
-	}
-	slices.Sort(late)
-	r.delivered = len(late)
-	if len(late) > 0 {
-		r.lateP50, r.lateP99, r.lateMax = stats.Percentile(late, 0.5), stats.Percentile(late, 0.99), late[len(late)-1]
+// addDeliveries records what reached the null thread API and the CPU the
+// deliveries took.
+func (r *roundResult) addDeliveries(d deliveries, cpu time.Duration) {
+	r.delivered, r.duplicates, r.missing = len(d.late), d.duplicates, d.missing
+	if n := len(d.late); n > 0 {
+		r.lateP50, r.lateP99, r.lateMax = stats.Percentile(d.late, 0.5), stats.Percentile(d.late, 0.99), d.late[n-1]
 	}
 	r.cpuPerDelivery = perOp(cpu, r.delivered)
-	if r.duplicates > 0 {
-		r.fail("%d duplicate deliveries", r.duplicates)
-	}
-	if r.missing > 0 {
-		r.fail("%d followups not delivered", r.missing)
-	}
-	if unexpected > 0 {
-		r.fail("%d deliveries of followups the round did not create", unexpected)
-	}
-	if malformed > 0 {
-		r.fail("%d requests to the thread API that name no followup", malformed)
+	for _, c := range []struct {
+		n    int
+		what string
+	}{
+		{d.duplicates, "duplicate deliveries"},
+		{d.missing, "followups not delivered"},
+		{d.unexpected, "deliveries of followups the round did not create"},
+		{d.malformed, "requests to the thread API that name no followup"},
+	} {
+		if c.n > 0 {
+			r.fail("%d %s", c.n, c.what)
+		}
 	}
 }
 
 // log writes the round's figures as one progress line.
 func (r *roundResult) log(l *slog.Logger) {
 	args := []any{"round", r.round, "system", r.system,
-		"creates_per_s", math.Round(r.createsPerSec), "create_p99_ms", ms(r.createP99),
-		"lateness_p50_ms", ms(r.lateP50), "lateness_p99_ms", ms(r.lateP99),
-		"cpu_per_create_us", math.Round(r.cpuPerCreate), "cpu_per_delivery_us", math.Round(r.cpuPerDelivery),
-		"memory_mib", mib(r.memory), "duplicates", r.duplicates, "missing", r.missing}
+		"creates_per_s", number(r.createsPerSec), "create_p99_ms", number(ms(r.createP99)),
+		"lateness_p50_ms", number(ms(r.lateP50)), "lateness_p99_ms", number(ms(r.lateP99)),
+		"cpu_per_create_us", number(r.cpuPerCreate), "cpu_per_delivery_us", number(r.cpuPerDelivery),
+		"memory_mib", number(mib(r.memory)), "duplicates", r.duplicates, "missing", r.missing}
 	for _, n := range r.notes {
 		args = append(args, "note", n)
 	}

@@ -1,10 +1,10 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -90,19 +90,38 @@ func (s *sink) hasAll(ids []string) bool {
 	return true
 }
 
-// snapshot copies what arrived so far.
-func (s *sink) snapshot() (map[string]arrival, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	got := make(map[string]arrival, len(s.got))
-	for id, a := range s.got {
-		got[id] = *a
-	}
-	return got, s.malformed
+// deliveries is what reached the sink of the followups a round created.
+type deliveries struct {
+	late       []time.Duration // first arrival minus due time, per followup delivered, sorted
+	duplicates int             // requests after the first, summed over the followups
+	missing    int             // followups that never arrived
+	unexpected int             // requests for followups the round did not create
+	malformed  int
 }
 
-func (s *sink) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = s.srv.Shutdown(ctx)
+// tally compares what arrived with the ids created, all due at due.
+func (s *sink) tally(ids []string, due time.Time) deliveries {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := deliveries{late: make([]time.Duration, 0, len(ids)), malformed: s.malformed}
+	created := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		created[id] = true
+		if a := s.got[id]; a != nil {
+			d.late = append(d.late, a.first.Sub(due))
+			d.duplicates += a.count - 1
+		} else {
+			d.missing++
+		}
+	}
+	for id, a := range s.got {
+		if !created[id] {
+			d.unexpected += a.count
+		}
+	}
+	slices.Sort(d.late)
+	return d
 }
+
+// close stops serving at once: nothing is due any more.
+func (s *sink) close() { _ = s.srv.Close() }

@@ -136,8 +136,8 @@ func deployAsynqHTTP(ctx context.Context, c *comparison, r *round) (*deployment,
 	if err != nil {
 		return d, err
 	}
-	fo := frontOptions{addr: addr, redis: d.redis, queue: c.queueSettings()}
-	p, err := startProcess(roleFront, exec.Command(c.self, fo.args()...), filepath.Join(c.work, r.name("front")+".log"))
+	fo := frontOptions{Addr: addr, Redis: d.redis, Queue: c.queueSettings()}
+	p, err := startProcess(roleFront, exec.Command(c.self, roleArgs(roleFront, fo)...), filepath.Join(c.work, r.name("front")+".log"))
 	if err != nil {
 		return d, err
 	}
