@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -170,7 +171,8 @@ func printVerdict(w io.Writer, results []*roundResult) {
 // figureTable writes a table of rows: their names under heads, then a
 // cell per column by cell, then their tail cells under tails.
 func figureTable(w io.Writer, heads, tails []string, rows int, name func(row int) []string, cell func(row, col int) string, tail func(row int) []string) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	line := slices.Clone(heads)
 	for _, c := range columns {
 		line = append(line, c.head)
@@ -184,6 +186,10 @@ func figureTable(w io.Writer, heads, tails []string, rows int, name func(row int
 		fmt.Fprintln(tw, strings.Join(append(line, tail(r)...), "\t"))
 	}
 	tw.Flush()
+	// An empty last column leaves the padding of the one before it.
+	for l := range strings.Lines(b.String()) {
+		fmt.Fprintln(w, strings.TrimRight(l, " \n"))
+	}
 }
 
 func printTable(w io.Writer, sums []summary) {
@@ -245,7 +251,7 @@ func printLegend(w io.Writer, o *options, sums []summary) {
 	fmt.Fprintf(w, "  never counted: the null thread API, which runs in the comparison's own process\n")
 	fmt.Fprintf(w, `creates/s      the measured creates (after %d warm-up creates due in 23 h) over the wall time from the first sent to the last acknowledged
 create p99     per create, as the creator saw it: the HTTP request to followupd or the front, or the Enqueue / Insert call
-lateness       first arrival of each followup at the null thread API minus its due time (a whole second, %s after the creates start)
+lateness       first arrival of each followup at the null thread API minus its due time (the whole second after %s from the creates' start)
 CPU/create     user + system CPU time (/proc/PID/stat; a tree also counts its reaped children) over the creates, ÷ creates accepted
 CPU/delivery   the same from the due time until the last first arrival, ÷ followups delivered
 memory         peak RSS (VmHWM) of followupd, redis-server, the driver and the front, each new for the round; for PostgreSQL, which serves every round and whose processes share memory, the largest summed PSS (/proc/PID/smaps_rollup) of its processes, sampled every second from the end of the warm-up to the end of the round
