@@ -160,8 +160,8 @@ func (c *comparison) run(ctx context.Context) bool {
 	if ok || ctx.Err() == nil {
 		printReport(os.Stdout, c.o, c.env, c.results)
 	}
-	if !ok {
-		c.o.keep = true
+	if !ok && ctx.Err() == nil {
+		c.o.keep = true // the logs tell what went wrong
 	}
 	return ok
 }
@@ -229,7 +229,7 @@ func (c *comparison) runRound(ctx context.Context, sys system, r *round) *roundR
 		return res
 	}
 	createsDone := time.Now()
-	res.addCreates(created, cpu1-cpu0, client1-client0, !d.inProcess)
+	res.addCreates(created, used(cpu0, cpu1), used(client0, client1), !d.inProcess)
 	if createsDone.After(due) {
 		res.note("the creates ended %s after the due time: raise -lead", createsDone.Sub(due).Round(time.Millisecond))
 	}
@@ -248,7 +248,7 @@ func (c *comparison) runRound(ctx context.Context, sys system, r *round) *roundR
 		_ = sleepUntil(ctx, time.Now().Add(2*time.Second))
 	}
 	res.memory = mem.stop()
-	res.addDeliveries(c.sink.tally(created.IDs, due), cpu3-cpu2)
+	res.addDeliveries(c.sink.tally(created.IDs, due), used(cpu2, cpu3))
 	if !allIn && res.missing == 0 {
 		res.fail("deliveries: interrupted")
 	}
@@ -263,6 +263,15 @@ func cpuOf(targets []proc.Target) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// used is the CPU time between two readings of cpuOf, -1 when either
+// failed.
+func used(before, after time.Duration) time.Duration {
+	if before < 0 || after < 0 {
+		return -1
+	}
+	return after - before
 }
 
 // waitDeliveries waits until every id has reached the null thread API,
