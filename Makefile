@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make demo   runs followupd with its demo (embedded default, no AWS)
 #   make test   runs every test: unit, integration against moto, end to end
-.PHONY: demo test unit build load bench lint-template sam-build clean
+.PHONY: demo test unit build load bench compare lint-template sam-build clean
 
 GO ?= go
 
@@ -25,6 +25,14 @@ load: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/...
+
+# followupd side by side with asynq on Redis and River on PostgreSQL
+# (bench/, a module of its own; setup.sh installs Redis and PostgreSQL when
+# missing). Flags: make compare COMPARE_FLAGS='-rounds 5 -n 20000'
+compare:
+	bash bench/setup.sh
+	cd bench && $(GO) build -o ../bin/followups-compare ./cmd/followups-compare
+	bin/followups-compare $(COMPARE_FLAGS)
 
 lint-template:
 	bash scripts/lint-template.sh
