@@ -33,22 +33,23 @@ func (r *runner) kinds() map[string]abuseKind {
 	deep := nestedBody(6000)
 	garbage := make([]byte, 32<<10)
 	_, _ = rand.Read(garbage)
+	every := r.o.abusePause
 	return map[string]abuseKind{
-		"deep": {fmt.Sprintf("a %d-byte create whose metadata nests 6,000 levels deep", len(deep)),
+		"deep": {fmt.Sprintf("a %d-byte create whose metadata nests 6,000 levels deep, one at a time, %s apart", len(deep), every),
 			func(ctx context.Context, addr string, count func(string)) {
-				postLoop(ctx, addr, r.o.apiToken, deep, count)
+				postLoop(ctx, addr, r.o.apiToken, deep, every, count)
 			}},
-		"huge": {"a create that declares a 10 MB body and starts sending it",
+		"huge": {fmt.Sprintf("a create that declares a 10 MB body and starts sending it, one at a time, %s apart", every),
 			func(ctx context.Context, addr string, count func(string)) {
-				rawLoop(ctx, addr, r.o.apiToken, 10<<20, 0, count)
+				rawLoop(ctx, addr, r.o.apiToken, 10<<20, 0, every, count)
 			}},
-		"garbage": {"32 KiB of random bytes as a JSON create",
+		"garbage": {fmt.Sprintf("32 KiB of random bytes as a JSON create, one at a time, %s apart", every),
 			func(ctx context.Context, addr string, count func(string)) {
-				postLoop(ctx, addr, r.o.apiToken, garbage, count)
+				postLoop(ctx, addr, r.o.apiToken, garbage, every, count)
 			}},
 		"trickle": {"a create that declares 60,000 bytes and sends one every 100 ms",
 			func(ctx context.Context, addr string, count func(string)) {
-				rawLoop(ctx, addr, r.o.apiToken, 60_000, 100*time.Millisecond, count)
+				rawLoop(ctx, addr, r.o.apiToken, 60_000, 100*time.Millisecond, 0, count)
 			}},
 		"idle": {"a connection that sends nothing",
 			func(ctx context.Context, addr string, count func(string)) {
@@ -110,7 +111,7 @@ func (r *runner) abuseOne(ctx context.Context, res *result, name string, kind ab
 	build := r.requests(token+name, farFuture)
 	var valid *batch
 	var validWG sync.WaitGroup
-	validWG.Go(func() { valid = c.createUntil(window, validClients, build) })
+	validWG.Go(func() { valid = c.createUntil(ctx, window, validClients, build) })
 	var peak int64
 	for window.Err() == nil {
 		if m, err := readMemory(d.pid()); err == nil {
@@ -155,21 +156,17 @@ func (r *runner) abuseOne(ctx context.Context, res *result, name string, kind ab
 	return nil
 }
 
-// createUntil makes creates from conc clients until ctx ends.
-func (c *apiClient) createUntil(ctx context.Context, conc int, build func(i int) createRequest) *batch {
-	b := c.createMany(ctx, math.MaxInt32, conc, build, false)
-	// Those not sent because the window ended are not failures.
-	for kind := range b.failures {
-		if strings.HasPrefix(kind, "not sent: ") || (strings.HasPrefix(kind, "network error") && ctx.Err() != nil) {
-			b.requested -= b.failures[kind]
-			delete(b.failures, kind)
-		}
-	}
+// createUntil makes creates from conc clients until window ends, and lets
+// the last ones finish under ctx.
+func (c *apiClient) createUntil(ctx, window context.Context, conc int, build func(i int) createRequest) *batch {
+	b := c.createWhile(ctx, window, math.MaxInt32, conc, build, false)
+	b.requested = b.accepted + sum(b.failures)
 	return b
 }
 
-// postLoop posts body as a JSON create over and over on one connection.
-func postLoop(ctx context.Context, addr, token string, body []byte, count func(string)) {
+// postLoop posts body as a JSON create over and over on one connection,
+// pausing between a request's answer and the next.
+func postLoop(ctx context.Context, addr, token string, body []byte, between time.Duration, count func(string)) {
 	tr := &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -190,13 +187,14 @@ func postLoop(ctx context.Context, addr, token string, body []byte, count func(s
 		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
 		count(strconv.Itoa(res.StatusCode))
+		_ = pause(ctx, between)
 	}
 }
 
 // rawLoop opens a connection, sends a create's headers declaring size
 // bytes of body, then the body, a byte per every (as fast as it goes when
-// every is zero), and reads the answer; then again.
-func rawLoop(ctx context.Context, addr, token string, size int, every time.Duration, count func(string)) {
+// every is zero), and reads the answer; then, after between, again.
+func rawLoop(ctx context.Context, addr, token string, size int, every, between time.Duration, count func(string)) {
 	chunk := bytes.Repeat([]byte{'{'}, 32<<10)
 	for ctx.Err() == nil {
 		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
@@ -248,6 +246,7 @@ func rawLoop(ctx context.Context, addr, token string, size int, every time.Durat
 		}
 		stop()
 		conn.Close()
+		_ = pause(ctx, between)
 	}
 }
 

@@ -99,6 +99,12 @@ func (b *batch) failed() int { return b.requested - b.accepted }
 // createMany makes n creates from conc concurrent clients, request i built
 // by build(i). With keep it decodes every answer for the id and run_at.
 func (c *apiClient) createMany(ctx context.Context, n, conc int, build func(i int) createRequest, keep bool) *batch {
+	return c.createWhile(ctx, ctx, n, conc, build, keep)
+}
+
+// createWhile is createMany that starts no create once while is done, and
+// lets the creates started finish under ctx.
+func (c *apiClient) createWhile(ctx, while context.Context, n, conc int, build func(i int) createRequest, keep bool) *batch {
 	b := &batch{
 		requested: n,
 		failures:  map[string]int{},
@@ -134,7 +140,7 @@ func (c *apiClient) createMany(ctx context.Context, n, conc int, build func(i in
 			}()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
+				if i >= n || while.Err() != nil {
 					return
 				}
 				r := build(i)
@@ -170,7 +176,7 @@ func (c *apiClient) createMany(ctx context.Context, n, conc int, build func(i in
 	b.finished = time.Now()
 	b.accepted = int(accepted.Load())
 	b.latency = lat
-	if ctx.Err() != nil && b.accepted+sum(b.failures) < n {
+	if while.Err() != nil && while == ctx && b.accepted+sum(b.failures) < n {
 		b.failures["not sent: "+ctx.Err().Error()] += n - b.accepted - sum(b.failures)
 	}
 	return b

@@ -33,6 +33,7 @@ type options struct {
 	// abuseClients and abuseFor size the abuse scenario.
 	abuseClients int
 	abuseFor     time.Duration
+	abusePause   time.Duration
 }
 
 // scenarioNames are the scenarios in the order "all" runs them.
@@ -66,7 +67,8 @@ Scenarios:
            levels; huge: a 10 MB body; garbage: 32 KiB of random bytes;
            trickle: a 60,000-byte body sent a byte every 100 ms; idle: a
            connection that sends nothing), a fresh followupd takes
-           -abuse-clients of them at once for -abuse-for while 8 clients
+           -abuse-clients of them at once for -abuse-for (each client one
+           request at a time, -abuse-pause apart) while 8 clients
            make valid creates: followupd's peak RSS (target at most
            256 MiB), the valid creates' latency (target p99 at most
            100 ms), and the store holds exactly the valid creates.
@@ -103,6 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.pending, "pending", 100_000, "pending followups created by the pending scenario")
 	fs.IntVar(&o.abuseClients, "abuse-clients", 2000, "bad clients at once in the abuse scenario, per kind")
 	fs.DurationVar(&o.abuseFor, "abuse-for", 10*time.Second, "how long each kind of bad request runs in the abuse scenario")
+	fs.DurationVar(&o.abusePause, "abuse-pause", time.Second, "the pause of each bad client between an answer and its next request (0: a flood, limited by this machine's CPU)")
 	fs.IntVar(&o.repeat, "repeat", 1, "run each scenario this many times and print the spread of the figures")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "upper bound on one scenario run")
 	fs.BoolVar(&o.idempotency, "idempotency-keys", false, "send a distinct Idempotency-Key with every create")
