@@ -241,7 +241,7 @@ func TestSweepRedrivesALostMessage(t *testing.T) {
 type lost struct{}
 
 func (lost) Schedule(context.Context, *followup.Followup) error { return nil }
-func (lost) Unschedule(context.Context, string) error         { return nil }
+func (lost) Unschedule(context.Context, string) error           { return nil }
 
 // at is a clock stopped at one time.
 type at time.Time

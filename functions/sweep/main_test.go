@@ -52,7 +52,7 @@ func (a ago) Now() time.Time { return time.Now().Add(-time.Duration(a)) }
 type lostScheduler struct{}
 
 func (lostScheduler) Schedule(context.Context, *followup.Followup) error { return nil }
-func (lostScheduler) Unschedule(context.Context, string) error         { return nil }
+func (lostScheduler) Unschedule(context.Context, string) error           { return nil }
 
 // On moto: the sample event's run finds the followup whose schedule was
 // lost, sends its message in one SendMessage, and notes it; a followup
