@@ -274,6 +274,11 @@ func Start(t testing.TB, s *Setup, opts Options) *Env {
 	wg.Wait()
 	t.Cleanup(func() {
 		for _, f := range fns {
+			for _, inv := range f.Invocations() {
+				if !inv.Warmup && inv.Err == nil {
+					s.Report.AddDuration(f.Name, inv.Took)
+				}
+			}
 			f.Stop()
 		}
 	})

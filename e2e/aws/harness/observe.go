@@ -3,7 +3,7 @@ package harness
 // Invocations returns the invocations of every function but the warm-ups.
 func (e *Env) Invocations() []*Invocation {
 	var out []*Invocation
-	for _, f := range []*Function{e.Schedule, e.Fire, e.DLQ} {
+	for _, f := range []*Function{e.Schedule, e.Fire, e.DLQ, e.Sweep} {
 		for _, inv := range f.Invocations() {
 			if !inv.Warmup {
 				out = append(out, inv)

@@ -25,6 +25,8 @@ type Report struct {
 	Calls      []CallRecord      `json:"aws_calls"`
 	Batches    []BatchRecord     `json:"batches"`
 	Lateness   []LatenessRecord  `json:"lateness"`
+	// Durations are the invocations' durations by function, in ms.
+	Durations map[string][]float64 `json:"durations_ms"`
 }
 
 // LatenessRecord is how late one delivery reached the thread: its arrival
@@ -109,6 +111,16 @@ func (r *Report) AddBatch(rec BatchRecord) {
 	r.Batches = append(r.Batches, rec)
 }
 
+// AddDuration records how long one invocation of function fn took.
+func (r *Report) AddDuration(fn string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.Durations == nil {
+		r.Durations = map[string][]float64{}
+	}
+	r.Durations[fn] = append(r.Durations[fn], ms(d))
+}
+
 // AddLateness records one delivery's lateness on path ("direct" or
 // "scheduler").
 func (r *Report) AddLateness(path string, d time.Duration) {
@@ -191,6 +203,16 @@ func (r *Report) markdown() string {
 	for _, fn := range Functions {
 		lo, med, hi, n := r.coldStartSummary(fn)
 		fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f |\n", fn, n, lo, med, hi)
+	}
+	b.WriteString("\n## Invocation durations under the emulator (warm, after the cold start)\n\n| function | invocations | p50 ms | p90 ms | max ms |\n|---|---:|---:|---:|---:|\n")
+	for _, fn := range Functions {
+		v := slices.Clone(r.Durations[fn])
+		slices.Sort(v)
+		if len(v) == 0 {
+			continue
+		}
+		q := func(p float64) float64 { return v[min(len(v)-1, int(p*float64(len(v))))] }
+		fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f |\n", fn, len(v), q(0.5), q(0.9), v[len(v)-1])
 	}
 	b.WriteString("\n## AWS calls per lifecycle step\n\n| step | function | calls | total | budget | test |\n|---|---|---|---:|---|---|\n")
 	calls := slices.Clone(r.Calls)
