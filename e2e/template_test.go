@@ -261,3 +261,53 @@ func TestTemplateAlarms(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateKeepsSecretsOutOfConfiguration: the thread API's token and
+// the signing key reach the fire function only by Secrets Manager ARN,
+// read at cold start, so neither appears in the function's configuration
+// (where GetFunctionConfiguration shows it), in a parameter, or in a
+// dynamic reference CloudFormation would resolve into the configuration.
+func TestTemplateKeepsSecretsOutOfConfiguration(t *testing.T) {
+	raw, err := os.ReadFile("../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "{{resolve:") {
+		t.Error("template.yaml uses a dynamic reference; secrets would land in the function configuration")
+	}
+	root := loadTemplate(t)
+	plain := []string{"THREAD_API_TOKEN", "FOLLOWUPS_SIGNING_SECRET"}
+	checkEnv := func(where string, vars *yaml.Node) {
+		for i := 0; vars != nil && i+1 < len(vars.Content); i += 2 {
+			if slices.Contains(plain, vars.Content[i].Value) {
+				t.Errorf("%s sets %s: the secret itself in the function configuration", where, vars.Content[i].Value)
+			}
+		}
+	}
+	checkEnv("Globals", get(get(get(get(root, "Globals"), "Function"), "Environment"), "Variables"))
+	resources := get(root, "Resources")
+	arns := 0
+	for i := 0; i+1 < len(resources.Content); i += 2 {
+		name, res := resources.Content[i].Value, resources.Content[i+1]
+		if get(res, "Type").Value != "AWS::Serverless::Function" {
+			continue
+		}
+		vars := get(get(get(res, "Properties"), "Environment"), "Variables")
+		checkEnv(name, vars)
+		for _, v := range []string{"THREAD_API_TOKEN_SECRET_ARN", "FOLLOWUPS_SIGNING_SECRET_ARN"} {
+			if get(vars, v) != nil {
+				arns++
+			}
+		}
+	}
+	if arns != 2 {
+		t.Errorf("%d secret ARN variables set on the functions, want 2 (both on the fire function)", arns)
+	}
+	params := get(root, "Parameters")
+	for i := 0; i+1 < len(params.Content); i += 2 {
+		name := params.Content[i].Value
+		if (strings.Contains(name, "Token") || strings.Contains(name, "Secret")) && !strings.HasSuffix(name, "Arn") {
+			t.Errorf("parameter %s looks like a secret; pass its Secrets Manager ARN instead", name)
+		}
+	}
+}

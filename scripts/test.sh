@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it:
 #   1. gofmt and go vet
-#   2. the tools, pinned: moto's server, the SAM CLI and cfn-lint (in .venv),
-#      aws-lambda-rie (in .tools/bin)
+#   2. the tools: strace from Debian's packages when missing; pinned, moto's
+#      server, the SAM CLI and cfn-lint (in .venv), aws-lambda-rie (in
+#      .tools/bin)
 #   3. go test -race ./...: unit tests, the store contract suite on bbolt and
 #      on DynamoDB (moto), the adapters against moto, end to end against the
 #      real followupd binary and against the Lambda bootstraps under the
@@ -23,6 +24,9 @@ fi
 go vet ./...
 
 step "tools"
+# strace: e2e/outage_test.go fails followupd's disk writes with it.
+. scripts/debian.sh
+debian_need strace
 . scripts/aws-tools.sh
 . scripts/moto.sh
 export FOLLOWUPS_REQUIRE_AWS=1

@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/followups/followups/e2e/aws/harness"
+	"github.com/followups/followups/shared/followup"
 )
 
 // sdkCall matches an AWS SDK operation linked into a binary: the Go linker
@@ -142,4 +144,41 @@ func valueOf(n *yaml.Node, key string) string {
 		return c.Value
 	}
 	return ""
+}
+
+// TestTemplateTimings: the queues' visibility timeouts and the function
+// timeouts fit the attempt's timing at the template's dispatch timeout.
+func TestTemplateTimings(t *testing.T) {
+	tpl, err := harness.LoadSAMTemplate(setup.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := tpl.Deployment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := tpl.Node("Parameters", "DispatchTimeout", "Default")
+	if n == nil {
+		t.Fatal("template.yaml has no DispatchTimeout default")
+	}
+	dispatch, err := time.ParseDuration(n.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timing := followup.NewTiming(dispatch)
+	// Lambda's advice for a queue a function polls: a visibility timeout
+	// of at least six times the function's timeout.
+	if fire := d.FunctionTimeouts["fire"]; d.FireVisibility < 6*fire {
+		t.Errorf("fire queue visibility %s is under 6x the fire function's timeout %s", d.FireVisibility, fire)
+	}
+	if dlq := d.FunctionTimeouts["dlq"]; d.DLQVisibility < 6*dlq {
+		t.Errorf("dead-letter queue visibility %s is under 6x the dlq function's timeout %s", d.DLQVisibility, dlq)
+	}
+	if d.FireVisibility < timing.Visibility {
+		t.Errorf("fire queue visibility %s is shorter than an attempt's lease and margin %s", d.FireVisibility, timing.Visibility)
+	}
+	// A batch's records run at once, each needing one attempt's time.
+	if fire := d.FunctionTimeouts["fire"]; fire < timing.AttemptTime() {
+		t.Errorf("fire function timeout %s is shorter than one attempt (%s): every message would be given back", fire, timing.AttemptTime())
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/followups/followups/e2e/aws/harness"
 	"github.com/followups/followups/shared/awstest"
 	"github.com/followups/followups/shared/dynamo"
 	"github.com/followups/followups/shared/lambdafn"
@@ -59,11 +62,20 @@ type Stack struct {
 }
 
 // NewStack creates a table, a dead-letter queue, a fire queue redriving to
-// it after maxReceiveCount receives, and a schedule group, all removed
-// when the test ends.
+// it after maxReceiveCount receives (with template.yaml's visibility
+// timeout), and a schedule group, all removed when the test ends.
 func NewStack(t *testing.T, cfg aws.Config, maxReceiveCount int) Stack {
 	t.Helper()
 	ctx := context.Background()
+	_, file, _, _ := runtime.Caller(0)
+	tpl, err := harness.LoadSAMTemplate(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := tpl.Deployment()
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := Stack{Table: awstest.Name("fn-test"), Group: awstest.Name("fn-test")}
 	ddb := dynamodb.NewFromConfig(cfg)
 	if err := dynamo.CreateTable(ctx, ddb, s.Table); err != nil {
@@ -72,7 +84,7 @@ func NewStack(t *testing.T, cfg aws.Config, maxReceiveCount int) Stack {
 	q := sqs.NewFromConfig(cfg)
 	s.DLQURL, s.DLQARN = queue(t, q, nil)
 	redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": s.DLQARN, "maxReceiveCount": maxReceiveCount})
-	s.FireQueueURL, s.FireQueueARN = queue(t, q, map[string]string{"RedrivePolicy": string(redrive), "VisibilityTimeout": "720"})
+	s.FireQueueURL, s.FireQueueARN = queue(t, q, map[string]string{"RedrivePolicy": string(redrive), "VisibilityTimeout": strconv.Itoa(int(d.FireVisibility.Seconds()))})
 	sch := scheduler.NewFromConfig(cfg)
 	if _, err := sch.CreateScheduleGroup(ctx, &scheduler.CreateScheduleGroupInput{Name: aws.String(s.Group)}); err != nil {
 		t.Fatal(err)
