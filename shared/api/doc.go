@@ -1,4 +1,4 @@
-// Package api is Followups' HTTP API (DESIGN §2) as an http.Handler. The
+// Package api is Followups' HTTP API (the README's API section) as an http.Handler. The
 // same handler serves followupd and, behind an API Gateway adapter, the
 // schedule Lambda function.
 //

@@ -37,7 +37,7 @@ type errorDetail struct {
 	Field   string        `json:"field,omitempty"`
 }
 
-// writeError writes err as DESIGN §2's error object. An error without a
+// writeError writes err as the API's error object, {"error":{"code","message","details"}}. An error without a
 // code is internal, and its text is never shown.
 func writeError(w http.ResponseWriter, err error) {
 	var e *followup.Error

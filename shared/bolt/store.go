@@ -32,7 +32,7 @@ const (
 // Options tunes a Store. The zero value uses every default.
 type Options struct {
 	// Retention is how long a settled followup is kept before Purge removes
-	// it (DESIGN's FOLLOWUPS_RETENTION); zero means DefaultRetention. A
+	// it (FOLLOWUPS_RETENTION); zero means DefaultRetention. A
 	// followup whose idempotency key is still live is kept until the key
 	// expires, so a replay always finds it.
 	Retention time.Duration

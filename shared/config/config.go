@@ -74,7 +74,7 @@ type Setting struct {
 	parse func(c *Config, v string) error
 }
 
-// FlagName derives a flag from its variable as DESIGN §6 says: lower case,
+// FlagName derives a flag from its variable as the README's configuration table shows: lower case,
 // without FOLLOWUPS_, "-" for "_" (--thread-api-url, --max-retries).
 func FlagName(env string) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, "FOLLOWUPS_")), "_", "-")

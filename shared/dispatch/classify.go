@@ -20,10 +20,10 @@ import (
 // maxExcerpt is how much of the thread's answer an Attempt.Error keeps.
 const maxExcerpt = 256
 
-// classifyAnswer turns the thread API's answer into an Attempt (DESIGN §1,
-// §3): 2xx delivered; 404 and 410 thread_not_found; 409 thread_inactive;
-// any other 4xx but 408, 425 and 429 rejected; everything else, 1xx and
-// 3xx included, retryable, with the answer's Retry-After.
+// classifyAnswer turns the thread API's answer into an Attempt: 2xx
+// delivered; 404 and 410 thread_not_found; 409 thread_inactive; any other
+// 4xx but 408, 425 and 429 rejected; everything else, 1xx and 3xx
+// included, retryable, with the answer's Retry-After.
 func classifyAnswer(status int, header http.Header, body []byte, now time.Time) followup.Attempt {
 	a := followup.Attempt{HTTPStatus: status}
 	switch {

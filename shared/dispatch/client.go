@@ -15,7 +15,7 @@ import (
 	"github.com/followups/followups/shared/followup"
 )
 
-// DefaultTimeout bounds one attempt when Options.Timeout is zero (DESIGN §6).
+// DefaultTimeout bounds one attempt when Options.Timeout is zero (FOLLOWUPS_DISPATCH_TIMEOUT's default).
 const DefaultTimeout = 10 * time.Second
 
 // UserAgent identifies Followups to the thread API.

@@ -1,5 +1,5 @@
 // Package dispatch is the thread API client: it turns one dispatch attempt of
-// a followup into one HTTP request to the thread service (DESIGN §3), and the
+// a followup into one HTTP request to the thread service, and the
 // answer into a followup.Attempt. Client implements followup.Dispatcher.
 // (With no thread API configured, the domain drops every attempt as
 // dispatcher_unconfigured itself.)

@@ -16,7 +16,7 @@ import (
 // Options tunes a Store. The zero value uses every default.
 type Options struct {
 	// Retention is how long a settled followup is kept before TTL removes
-	// it (DESIGN's FOLLOWUPS_RETENTION); zero means
+	// it (FOLLOWUPS_RETENTION); zero means
 	// followup.DefaultRetention. Settled followups are kept at least
 	// followup.MinIdempotencyMemory, so an idempotency key, which the
 	// service remembers that long, never outlives its followup. Dead

@@ -9,7 +9,7 @@ import (
 // code to one status (shared/api).
 type Code string
 
-// The error codes of DESIGN §2.
+// The API's error codes (the README's API section lists them).
 const (
 	CodeInvalidJSON          Code = "invalid_json"
 	CodeInvalidArgument      Code = "invalid_argument"

@@ -32,7 +32,7 @@ func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 // DropReason says why a followup settled failed_dropped.
 type DropReason string
 
-// The drop reasons (docs/DESIGN.md, "Drop reasons").
+// The drop reasons (the README's "Drop reasons").
 const (
 	DropThreadNotFound         DropReason = "thread_not_found"
 	DropThreadInactive         DropReason = "thread_inactive"

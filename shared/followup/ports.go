@@ -126,7 +126,13 @@ type DeadLetterRecord struct {
 // acknowledged by the fire path without dispatching, so Unschedule of a
 // followup with no schedule is not an error.
 type Scheduler interface {
+	// Schedule arranges f's message. Returns an error when the schedule
+	// may not exist (the create then fails and the client retries with
+	// its idempotency key); a schedule that exists already is success.
 	Schedule(ctx context.Context, f *Followup) error
+	// Unschedule removes the schedule of followup id. Returns nil when
+	// there is none; an error only when one may still fire (the fire
+	// path then finds the followup cancelled and acknowledges).
 	Unschedule(ctx context.Context, id string) error
 }
 
@@ -141,9 +147,12 @@ const MaxQueueDelay = 15 * time.Minute
 // attributes.
 type Queues interface {
 	// SendFire puts a new message on the fire queue, visible after delay
-	// (at most MaxQueueDelay, rounded up to whole seconds).
+	// (at most MaxQueueDelay, rounded up to whole seconds). Returns an
+	// error when the message may not have been sent; the consumer then
+	// keeps the message it holds, so a failed send loses nothing.
 	SendFire(ctx context.Context, body []byte, attrs map[string]string, delay time.Duration) error
-	// SendDeadLetter puts a message on the dead-letter queue.
+	// SendDeadLetter puts a message on the dead-letter queue. Returns an
+	// error as SendFire does.
 	SendDeadLetter(ctx context.Context, body []byte, attrs map[string]string) error
 }
 

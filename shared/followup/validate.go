@@ -20,7 +20,7 @@ import (
 	"unicode/utf8"
 )
 
-// The size limits of DESIGN §2, in bytes of UTF-8.
+// The API's size limits, in bytes of UTF-8.
 const (
 	MaxThreadIDBytes         = 256
 	MaxPromptBytes           = 32 << 10
@@ -39,7 +39,7 @@ type Limits struct {
 	MaxDelay time.Duration
 }
 
-// DefaultLimits are DESIGN §6's defaults: 60 s to 24 h.
+// DefaultLimits are FOLLOWUPS_MIN_DELAY and FOLLOWUPS_MAX_DELAY's defaults: 60 s to 24 h.
 var DefaultLimits = Limits{MinDelay: 60 * time.Second, MaxDelay: 24 * time.Hour}
 
 // CreateRequest is a validated POST /followups body, before its time is
@@ -69,7 +69,7 @@ func (r *CreateRequest) Hash() string { return jsonHash(r.fields) }
 var createFields = []string{"thread_id", "prompt", "delay_seconds", "run_at", "timezone", "reason", "originating_run_id", "metadata"}
 
 // ParseCreate validates a POST /followups body against every rule of
-// DESIGN §2 that does not depend on the clock. Errors are *Error values with
+// the API that does not depend on the clock. Errors are *Error values with
 // the specific code and field.
 func ParseCreate(body []byte) (*CreateRequest, error) {
 	// Depth first, on the bytes as they are: a body nested deeper than
