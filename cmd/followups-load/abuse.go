@@ -197,15 +197,10 @@ func postLoop(ctx context.Context, addr, token string, body []byte, between time
 func rawLoop(ctx context.Context, addr, token string, size int, every, between time.Duration, count func(string)) {
 	chunk := bytes.Repeat([]byte{'{'}, 32<<10)
 	for ctx.Err() == nil {
-		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err != nil {
-			if ctx.Err() == nil {
-				count("dial error")
-				_ = pause(ctx, 50*time.Millisecond)
-			}
+		conn, stop, ok := dial(ctx, addr, count)
+		if !ok {
 			continue
 		}
-		stop := context.AfterFunc(ctx, func() { conn.Close() })
 		auth := ""
 		if token != "" {
 			auth = "Authorization: Bearer " + token + "\r\n"
@@ -254,16 +249,11 @@ func rawLoop(ctx context.Context, addr, token string, size int, every, between t
 // when the server closes it.
 func idleLoop(ctx context.Context, addr string, count func(string)) {
 	for ctx.Err() == nil {
-		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err != nil {
-			if ctx.Err() == nil {
-				count("dial error")
-				_ = pause(ctx, 50*time.Millisecond)
-			}
+		conn, stop, ok := dial(ctx, addr, count)
+		if !ok {
 			continue
 		}
-		stop := context.AfterFunc(ctx, func() { conn.Close() })
-		_, err = conn.Read(make([]byte, 1)) // until the server closes it
+		_, _ = conn.Read(make([]byte, 1)) // until the server closes it
 		if ctx.Err() == nil {
 			count("closed by followupd")
 		}
@@ -298,4 +288,19 @@ func formatCounts(m map[string]int) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// dial connects to addr, closing the connection when ctx ends (until
+// stop). A failure is counted, and paused after, so that a loop retries
+// at a bounded rate.
+func dial(ctx context.Context, addr string, count func(string)) (conn net.Conn, stop func() bool, ok bool) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if ctx.Err() == nil {
+			count("dial error")
+			_ = pause(ctx, 50*time.Millisecond)
+		}
+		return nil, nil, false
+	}
+	return conn, context.AfterFunc(ctx, func() { conn.Close() }), true
 }

@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -126,21 +125,10 @@ func (s *Store) visitChunks(ctx context.Context, bucket []byte, visit func(t tx,
 			t := txn(btx)
 			// Copy the chunk first: deleting under a live cursor can make
 			// it skip entries.
-			var chunk [][2][]byte
-			c := btx.Bucket(bucket).Cursor()
-			k, v := c.First()
-			if after != nil {
-				k, v = c.Seek(after)
-				if bytes.Equal(k, after) {
-					k, v = c.Next()
-				}
-			}
-			for ; k != nil && len(chunk) < purgeChunk; k, v = c.Next() {
-				chunk = append(chunk, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
-			}
-			done = k == nil
+			var chunk []entry
+			chunk, done = readChunk(btx.Bucket(bucket).Cursor(), after, purgeChunk)
 			for _, e := range chunk {
-				verdict, n, err := visit(t, e[0], e[1])
+				verdict, n, err := visit(t, e.k, e.v)
 				if err != nil {
 					return err
 				}
@@ -149,7 +137,7 @@ func (s *Store) visitChunks(ctx context.Context, bucket []byte, visit func(t tx,
 					return nil
 				}
 				counted += n
-				last = e[0]
+				last = e.k
 			}
 			return nil
 		})

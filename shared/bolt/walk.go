@@ -20,32 +20,42 @@ func (s *Store) walk(ctx context.Context, bucket []byte, fn func(k, v []byte) er
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var chunk [][2][]byte
+		var chunk []entry
 		err := s.db.View(func(btx *bbolt.Tx) error {
-			c := btx.Bucket(bucket).Cursor()
-			k, v := c.First()
-			if after != nil {
-				k, v = c.Seek(after)
-				if bytes.Equal(k, after) {
-					k, v = c.Next()
-				}
-			}
-			for ; k != nil && len(chunk) < walkChunk; k, v = c.Next() {
-				chunk = append(chunk, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
-			}
+			chunk, _ = readChunk(btx.Bucket(bucket).Cursor(), after, walkChunk)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
 		for _, e := range chunk {
-			if err := fn(e[0], e[1]); err != nil {
+			if err := fn(e.k, e.v); err != nil {
 				return err
 			}
 		}
 		if len(chunk) < walkChunk {
 			return nil
 		}
-		after = chunk[len(chunk)-1][0]
+		after = chunk[len(chunk)-1].k
 	}
+}
+
+// entry is a key and its value, copied out of a transaction.
+type entry struct{ k, v []byte }
+
+// readChunk copies up to n entries from c, from the first key after
+// after (from the first key when after is nil), and says whether it
+// reached the end.
+func readChunk(c *bbolt.Cursor, after []byte, n int) (chunk []entry, end bool) {
+	k, v := c.First()
+	if after != nil {
+		k, v = c.Seek(after)
+		if bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil && len(chunk) < n; k, v = c.Next() {
+		chunk = append(chunk, entry{bytes.Clone(k), bytes.Clone(v)})
+	}
+	return chunk, k == nil
 }

@@ -72,19 +72,9 @@ var createFields = []string{"thread_id", "prompt", "delay_seconds", "run_at", "t
 // the API that does not depend on the clock. Errors are *Error values with
 // the specific code and field.
 func ParseCreate(body []byte) (*CreateRequest, error) {
-	// Depth first, on the bytes as they are: a body nested deeper than
-	// metadata may be is refused before any decoder builds or copies it.
-	if err := checkNesting(body); err != nil {
-		return nil, err
-	}
-	fields, order, err := decodeObject(body)
+	fields, err := decodeFields(body, createFields, "")
 	if err != nil {
 		return nil, err
-	}
-	for _, name := range order {
-		if !slices.Contains(createFields, name) {
-			return nil, FieldErrorf(CodeInvalidArgument, name, "unknown field %q", name)
-		}
 	}
 	var r CreateRequest
 	if r.ThreadID, err = stringField(fields, "thread_id"); err != nil {
@@ -495,6 +485,26 @@ func ValidateIdempotencyKey(key string) error {
 	return nil
 }
 
+// decodeFields decodes a JSON object whose members must be among
+// allowed, checking its depth first, on the bytes as they are: a body
+// nested deeper than metadata may be is refused before any decoder builds
+// or copies it. hint follows the message of an unknown member.
+func decodeFields(body []byte, allowed []string, hint string) (map[string]json.RawMessage, error) {
+	if err := checkNesting(body); err != nil {
+		return nil, err
+	}
+	fields, order, err := decodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range order {
+		if !slices.Contains(allowed, name) {
+			return nil, FieldErrorf(CodeInvalidArgument, name, "unknown field %q%s", name, hint)
+		}
+	}
+	return fields, nil
+}
+
 // decodeObject reads body as exactly one JSON object and returns its members
 // raw, and their names in order. A duplicate member is an error: which of
 // the two a server keeps is something clients cannot know.
@@ -674,17 +684,9 @@ func ParseRearm(body []byte) (*RearmRequest, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &RearmRequest{}, nil
 	}
-	if err := checkNesting(body); err != nil {
-		return nil, err
-	}
-	fields, order, err := decodeObject(body)
+	fields, err := decodeFields(body, rearmFields, " (a rearm takes delay_seconds, or run_at and timezone)")
 	if err != nil {
 		return nil, err
-	}
-	for _, name := range order {
-		if !slices.Contains(rearmFields, name) {
-			return nil, FieldErrorf(CodeInvalidArgument, name, "unknown field %q (a rearm takes delay_seconds, or run_at and timezone)", name)
-		}
 	}
 	r := &RearmRequest{fields: fields}
 	_, hasDelay := present(fields, "delay_seconds")
