@@ -25,6 +25,7 @@ func TestBadConfigurationStopsAtStart(t *testing.T) {
 		{"min above max", nil, []string{"THREAD_API_URL=http://127.0.0.1:1", "FOLLOWUPS_MIN_DELAY=2h", "FOLLOWUPS_MAX_DELAY=1h"}, "FOLLOWUPS_MIN_DELAY"},
 		{"empty retry base", nil, []string{"THREAD_API_URL=http://127.0.0.1:1", "FOLLOWUPS_RETRY_BASE="}, "FOLLOWUPS_RETRY_BASE"},
 		{"bad address", nil, []string{"THREAD_API_URL=http://127.0.0.1:1", "FOLLOWUPS_ADDR=nonsense"}, "FOLLOWUPS_ADDR"},
+		{"profiles on a public address", nil, []string{"THREAD_API_URL=http://127.0.0.1:1", "FOLLOWUPS_DEBUG_ADDR=0.0.0.0:6060"}, "FOLLOWUPS_DEBUG_ADDR"},
 		{"unknown flag", []string{"--colour=red"}, []string{"THREAD_API_URL=http://127.0.0.1:1"}, "colour"},
 	}
 	for _, tt := range tests {

@@ -287,3 +287,27 @@ func (d *daemon) logLines() []map[string]any {
 
 func str(v any) string { s, _ := v.(string); return s }
 func num(v any) int    { f, _ := v.(float64); return int(f) }
+
+// TestDebugAddrServesProfiles: FOLLOWUPS_DEBUG_ADDR serves Go's profiles
+// on its own listener; the API's address never does.
+func TestDebugAddrServesProfiles(t *testing.T) {
+	debug := freeAddr(t)
+	d := startDaemon(t, newThread(t, nil), "", "FOLLOWUPS_DEBUG_ADDR="+debug)
+	res, err := http.Get("http://" + debug + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile:") {
+		t.Fatalf("debug address: %d %.200s", res.StatusCode, body)
+	}
+	res, err = http.Get(d.base + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 && res.StatusCode != 401 {
+		t.Fatalf("the API's address answers %d for a profile, want 404", res.StatusCode)
+	}
+}

@@ -12,7 +12,7 @@ import (
 )
 
 // settings are the settings followupd reads, each also a flag.
-var settings = append(append([]config.Setting{}, config.Common...), config.MaxReceiveCount, config.APIToken, config.Addr, config.DataDir, config.Workers)
+var settings = append(append([]config.Setting{}, config.Common...), config.MaxReceiveCount, config.APIToken, config.Addr, config.DataDir, config.Workers, config.DebugAddr)
 
 // options is followupd's configuration.
 type options struct {

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -108,6 +109,16 @@ func serve(ctx context.Context, cfg *options, log *slog.Logger, stdout io.Writer
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			a.close(context.Background())
+			ln.Close()
+			return err
+		}
+		defer stopDebug()
+	}
+
 	// Serve first and rebuild the timer from the store behind it:
 	// due-while-down followups fire as soon as they are loaded, and a large
 	// backlog does not keep the API down.
@@ -134,4 +145,23 @@ func serve(ctx context.Context, cfg *options, log *slog.Logger, stdout io.Writer
 	a.close(shutdownCtx)
 	log.Info("followupd stopped")
 	return nil
+}
+
+// serveDebug serves Go's profiles (net/http/pprof) on addr, a loopback
+// address, on a mux of its own: the API's handler never routes them.
+func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.DebugAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("profiles served", "debug_addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }

@@ -63,8 +63,10 @@ func (r *runner) burst(ctx context.Context, res *result) error {
 		return err
 	}
 	cpu := startCPU(d)
+	prof := r.startProfile(ctx, d, res, "deliveries")
 	allIn, waitErr := r.waitDeliveries(ctx, ids, runAt.Add(deliveryLimit))
 	used := cpu.stop()
+	prof.wait(res)
 	if waitErr == nil {
 		_ = pause(ctx, duplicateGrace)
 	}

@@ -29,8 +29,10 @@ func (r *runner) creates(ctx context.Context, res *result) error {
 	}
 	offset := r.o.warmup
 	cpu := startCPU(d)
+	prof := r.startProfile(ctx, d, res, "creates")
 	b := c.createMany(ctx, r.o.creates, r.o.concurrency, func(i int) createRequest { return build(offset + i) }, false)
 	used := cpu.stop()
+	prof.wait(res)
 	reportFailures(res, b)
 
 	keys := "no Idempotency-Key"

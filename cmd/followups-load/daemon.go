@@ -22,11 +22,14 @@ import (
 // or one it was pointed at with -target (cmd nil), which it can neither
 // restart nor measure from the outside.
 type daemon struct {
-	base    string // http://host:port
-	cmd     *exec.Cmd
-	dataDir string
-	logPath string
-	started time.Time // just before the process was started
+	base string // http://host:port
+	// debugAddr serves the child's profiles (FOLLOWUPS_DEBUG_ADDR), when
+	// the command asked for them.
+	debugAddr string
+	cmd       *exec.Cmd
+	dataDir   string
+	logPath   string
+	started   time.Time // just before the process was started
 
 	listening chan listeningLine
 	rebuilt   chan rebuiltLine

@@ -30,6 +30,10 @@ type options struct {
 	keep        bool
 	childEnv    envList
 	commandLine string
+	// profile, when set, is where CPU profiles of the child go;
+	// profileFor is how long each one samples.
+	profile    string
+	profileFor time.Duration
 	// abuseClients and abuseFor size the abuse scenario.
 	abuseClients int
 	abuseFor     time.Duration
@@ -110,6 +114,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "upper bound on one scenario run")
 	fs.BoolVar(&o.idempotency, "idempotency-keys", false, "send a distinct Idempotency-Key with every create")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data directories and followupd logs)")
+	fs.StringVar(&o.profile, "profile", "", "`DIR` to write a CPU profile of followupd into, per measured span (the creates, the burst's deliveries), from FOLLOWUPS_DEBUG_ADDR")
+	fs.DurationVar(&o.profileFor, "profile-for", 2*time.Second, "how long each -profile samples, from the start of the span (whole seconds)")
 	fs.Var(&o.childEnv, "child-env", "`KEY=VALUE` added to the child's environment (repeatable), e.g. FOLLOWUPS_WORKERS=1000, FOLLOWUPS_LOG_LEVEL=warn or GOGC=50; FOLLOWUPS_ADDR and FOLLOWUPS_DATA_DIR are the command's")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHead)
@@ -141,6 +147,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("-burst-lead %s: must not be negative", o.burstLead)
 	case o.timeout <= 0:
 		return nil, fmt.Errorf("-timeout %s: must be positive", o.timeout)
+	case o.profileFor < time.Second || o.profileFor%time.Second != 0:
+		return nil, fmt.Errorf("-profile-for %s: must be whole seconds, at least 1s", o.profileFor)
+	case o.profile != "" && o.target != "":
+		return nil, fmt.Errorf("-profile needs a child followupd; it does not work with -target")
 	}
 	if err := checkLoopback("-sink-addr", o.sinkAddr); err != nil {
 		return nil, err

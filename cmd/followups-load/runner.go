@@ -148,7 +148,19 @@ func (r *runner) startChild(ctx context.Context, dataDir string) (*daemon, error
 	if err != nil {
 		return nil, err
 	}
-	return startDaemon(ctx, r.o.followupd, addr, dataDir, logPath, r.childEnv())
+	env := r.childEnv()
+	debug := ""
+	if r.o.profile != "" {
+		if debug, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		env = append(env, "FOLLOWUPS_DEBUG_ADDR="+debug)
+	}
+	d, err := startDaemon(ctx, r.o.followupd, addr, dataDir, logPath, env)
+	if err == nil {
+		d.debugAddr = debug
+	}
+	return d, err
 }
 
 // childEnv is this process's environment without any Followups setting,

@@ -36,6 +36,8 @@ type Config struct {
 	Addr     string
 	DataDir  string
 	Workers  int
+	// DebugAddr, when set, is a loopback address serving net/http/pprof.
+	DebugAddr string
 
 	// AWS resources, passed by the template.
 	Table            string
@@ -158,6 +160,20 @@ var (
 			return fmt.Errorf("%q is not a host:port address", v)
 		}
 		c.Addr = v
+		return nil
+	}}
+	DebugAddr = Setting{Env: "FOLLOWUPS_DEBUG_ADDR", Usage: "loopback address serving Go's profiles at /debug/pprof/ (off when empty)", parse: func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		host, port, err := net.SplitHostPort(v)
+		if err != nil || port == "" {
+			return fmt.Errorf("%q is not a host:port address", v)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("%q is not a loopback address: profiles show the process's insides, so they are served on this machine only", v)
+		}
+		c.DebugAddr = v
 		return nil
 	}}
 	DataDir = Setting{Env: "FOLLOWUPS_DATA_DIR", Default: "./followups-data", Usage: "directory of the durable store", parse: func(c *Config, v string) error {
