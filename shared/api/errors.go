@@ -57,11 +57,20 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
 }
 
+// jsonAppender is a value that writes its own JSON without reflection
+// (a followup: the answer of most requests).
+type jsonAppender interface{ AppendJSON([]byte) []byte }
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	var b []byte
+	if a, ok := v.(jsonAppender); ok {
+		b = a.AppendJSON(make([]byte, 0, 1024))
+	} else {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			status = http.StatusInternalServerError
+			b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -49,7 +49,7 @@ type apiFixture struct {
 func newAPI(t *testing.T) apiFixture {
 	t.Helper()
 	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewJSONHandler(logs, nil))
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := followup.New(followup.Config{
 		Store: inmem.NewStore(), Scheduler: inmem.NewScheduler(),
 		Clock: fixedClock{time.Date(2026, 3, 12, 20, 3, 58, 0, time.UTC)},

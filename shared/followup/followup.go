@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"slices"
 	"time"
+
+	"github.com/followups/followups/internal/jsonw"
 )
 
 // Status is where a followup is in its life.
@@ -138,20 +140,95 @@ func (f *Followup) Clone() *Followup {
 }
 
 // MarshalJSON writes the client view: times in UTC and runs never null.
-func (f *Followup) MarshalJSON() ([]byte, error) {
-	type view Followup
-	v := view(*f)
-	if v.Runs == nil {
-		v.Runs = []Run{}
+func (f *Followup) MarshalJSON() ([]byte, error) { return f.AppendJSON(nil), nil }
+
+// AppendJSON appends the client view, as MarshalJSON writes it, to dst.
+// It writes what encoding/json would write for the fields and their tags,
+// byte for byte, without reflection (a test holds it to that).
+func (f *Followup) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = jsonw.String(dst, f.ID, true)
+	dst = append(dst, `,"thread_id":`...)
+	dst = jsonw.String(dst, f.ThreadID, true)
+	dst = append(dst, `,"prompt":`...)
+	dst = jsonw.String(dst, f.Prompt, true)
+	if f.Reason != "" {
+		dst = append(dst, `,"reason":`...)
+		dst = jsonw.String(dst, f.Reason, true)
 	}
-	v.RunAt = v.RunAt.UTC()
-	v.CreatedAt = v.CreatedAt.UTC()
-	v.UpdatedAt = v.UpdatedAt.UTC()
-	if v.SettledAt != nil {
-		t := v.SettledAt.UTC()
-		v.SettledAt = &t
+	if f.OriginatingRunID != "" {
+		dst = append(dst, `,"originating_run_id":`...)
+		dst = jsonw.String(dst, f.OriginatingRunID, true)
 	}
-	return json.Marshal(v)
+	if len(f.Metadata) > 0 {
+		dst = append(dst, `,"metadata":`...)
+		dst = jsonw.Raw(dst, f.Metadata, true)
+	}
+	dst = append(dst, `,"run_at":`...)
+	dst = jsonw.Time(dst, f.RunAt.UTC())
+	if f.DelaySecondsRequested != nil {
+		dst = append(dst, `,"delay_seconds_requested":`...)
+		dst = jsonw.Int(dst, *f.DelaySecondsRequested)
+	}
+	dst = append(dst, `,"status":`...)
+	dst = jsonw.String(dst, string(f.Status), true)
+	dst = append(dst, `,"attempts":`...)
+	dst = jsonw.Int(dst, int64(f.Attempts))
+	if f.LastError != "" {
+		dst = append(dst, `,"last_error":`...)
+		dst = jsonw.String(dst, f.LastError, true)
+	}
+	if f.DropReason != "" {
+		dst = append(dst, `,"drop_reason":`...)
+		dst = jsonw.String(dst, string(f.DropReason), true)
+	}
+	dst = append(dst, `,"runs":[`...)
+	for i := range f.Runs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = f.Runs[i].appendJSON(dst)
+	}
+	dst = append(dst, ']')
+	if f.ReplacedPrevious != nil {
+		dst = append(dst, `,"replaced_previous":`...)
+		dst = f.ReplacedPrevious.AppendJSON(dst)
+	}
+	if f.RearmedFrom != "" {
+		dst = append(dst, `,"rearmed_from":`...)
+		dst = jsonw.String(dst, f.RearmedFrom, true)
+	}
+	dst = append(dst, `,"created_at":`...)
+	dst = jsonw.Time(dst, f.CreatedAt.UTC())
+	dst = append(dst, `,"updated_at":`...)
+	dst = jsonw.Time(dst, f.UpdatedAt.UTC())
+	if f.SettledAt != nil {
+		dst = append(dst, `,"settled_at":`...)
+		dst = jsonw.Time(dst, f.SettledAt.UTC())
+	}
+	return append(dst, '}')
+}
+
+func (r *Run) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"attempt":`...)
+	dst = jsonw.Int(dst, int64(r.Attempt))
+	dst = append(dst, `,"started_at":`...)
+	dst = jsonw.Time(dst, r.StartedAt)
+	dst = append(dst, `,"finished_at":`...)
+	dst = jsonw.Time(dst, r.FinishedAt)
+	dst = append(dst, `,"duration_ms":`...)
+	dst = jsonw.Int(dst, r.DurationMS)
+	dst = append(dst, `,"outcome":`...)
+	dst = jsonw.String(dst, string(r.Outcome), true)
+	if r.HTTPStatus != 0 {
+		dst = append(dst, `,"http_status":`...)
+		dst = jsonw.Int(dst, int64(r.HTTPStatus))
+	}
+	if r.Error != "" {
+		dst = append(dst, `,"error":`...)
+		dst = jsonw.String(dst, r.Error, true)
+	}
+	return append(dst, '}')
 }
 
 // Message is what the fire queue carries: just enough to find the record.

@@ -1,8 +1,11 @@
 package followup_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -341,4 +344,28 @@ func TestValidateIdempotencyKey(t *testing.T) {
 			t.Errorf("%q: got %v, want invalid_argument on Idempotency-Key", k, err)
 		}
 	}
+}
+
+// FuzzDecodeObject: the one-pass split of a valid body and the decoder
+// agree on every body, valid or not.
+func FuzzDecodeObject(f *testing.F) {
+	for _, s := range []string{`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}], "\u0061x":"q\"}" } `, `{"a":1,"a":2}`, `{"a":1,"\u0061":2}`,
+		`[1]`, `"x"`, `null`, `{"a":tru}`, `{"a":1} x`, "{\"a\":\"\xff\"}", `{"n":-1.5e3,"t":true,"f":false,"z":null}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		fast, fastOrder, fastErr := followup.DecodeObjectForTest([]byte(body))
+		slow, slowOrder, slowErr := followup.DecodeObjectSlowForTest([]byte(body))
+		if fmt.Sprint(fastErr) != fmt.Sprint(slowErr) {
+			t.Fatalf("%q: errors differ: %v, decoder: %v", body, fastErr, slowErr)
+		}
+		if !slices.Equal(fastOrder, slowOrder) || len(fast) != len(slow) {
+			t.Fatalf("%q: members %q, decoder %q", body, fastOrder, slowOrder)
+		}
+		for k, v := range slow {
+			if !bytes.Equal(fast[k], v) {
+				t.Fatalf("%q: member %q = %s, decoder %s", body, k, fast[k], v)
+			}
+		}
+	})
 }

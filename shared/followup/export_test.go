@@ -1,0 +1,7 @@
+package followup
+
+// Exported for the tests of package followup_test.
+var (
+	DecodeObjectForTest     = decodeObject
+	DecodeObjectSlowForTest = decodeObjectSlow
+)
