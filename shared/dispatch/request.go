@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/followups/followups/internal/jsonw"
 	"github.com/followups/followups/shared/followup"
 )
 
@@ -72,10 +73,17 @@ func (c *Client) newRequest(ctx context.Context, f *followup.Followup, attempt i
 	if err := checkSendable(f); err != nil {
 		return nil, err
 	}
-	body, err := encodeMessage(messageFor(f, attempt))
-	if err != nil {
-		return nil, fmt.Errorf("encode message of followup %s: %w", f.ID, err)
+	m := messageFor(f, attempt)
+	if len(m.Metadata) > 0 {
+		// Stored metadata is compact JSON; what is not is refused here,
+		// not sent, and what is, is written as encoding/json would.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, m.Metadata); err != nil {
+			return nil, fmt.Errorf("encode message of followup %s: metadata: %w", f.ID, err)
+		}
+		m.Metadata = buf.Bytes()
 	}
+	body := encodeMessage(m)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.messagesURL(f.ThreadID).String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build request of followup %s: %w", f.ID, err)
@@ -112,15 +120,46 @@ func (c *Client) messagesURL(threadID string) *url.URL {
 }
 
 // encodeMessage writes m as compact JSON without HTML escaping, so a prompt
-// reads on the wire as it was written.
-func encodeMessage(m Message) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return nil, err
+// reads on the wire as it was written: what encoding/json writes for
+// Message with SetEscapeHTML(false), without reflection (a test holds it
+// to that).
+func encodeMessage(m Message) []byte {
+	b := make([]byte, 0, 256+len(m.Content)+len(m.Metadata))
+	b = append(b, `{"role":`...)
+	b = jsonw.String(b, m.Role, false)
+	b = append(b, `,"synthetic":`...)
+	b = strconv.AppendBool(b, m.Synthetic)
+	b = append(b, `,"source":`...)
+	b = jsonw.String(b, m.Source, false)
+	b = append(b, `,"content":`...)
+	b = jsonw.String(b, m.Content, false)
+	fu := &m.Followup
+	b = append(b, `,"followup":{"id":`...)
+	b = jsonw.String(b, fu.ID, false)
+	b = append(b, `,"scheduled_at":`...)
+	b = jsonw.Time(b, fu.ScheduledAt)
+	b = append(b, `,"scheduled_for":`...)
+	b = jsonw.Time(b, fu.ScheduledFor)
+	if fu.DelaySecondsRequested != nil {
+		b = append(b, `,"delay_seconds_requested":`...)
+		b = jsonw.Int(b, *fu.DelaySecondsRequested)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	if fu.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = jsonw.String(b, fu.Reason, false)
+	}
+	if fu.OriginatingRunID != "" {
+		b = append(b, `,"originating_run_id":`...)
+		b = jsonw.String(b, fu.OriginatingRunID, false)
+	}
+	b = append(b, `,"attempt":`...)
+	b = jsonw.Int(b, int64(fu.Attempt))
+	b = append(b, '}')
+	if len(m.Metadata) > 0 {
+		b = append(b, `,"metadata":`...)
+		b = jsonw.Raw(b, m.Metadata, false)
+	}
+	return append(b, '}')
 }
 
 // checkSendable rejects a followup that no thread request can carry.

@@ -5,3 +5,5 @@ var (
 	DecodeObjectForTest     = decodeObject
 	DecodeObjectSlowForTest = decodeObjectSlow
 )
+
+var ParseOwnMessageForTest = parseOwnMessage

@@ -2,6 +2,7 @@ package followup
 
 import (
 	"encoding/json"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -31,6 +32,10 @@ func (s Status) Terminal() bool {
 // Valid reports whether s is one of the five statuses.
 func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 
+// LogValue logs the status as the string it is (slog would otherwise
+// encode the named type with encoding/json's reflection).
+func (s Status) LogValue() slog.Value { return slog.StringValue(string(s)) }
+
 // DropReason says why a followup settled failed_dropped.
 type DropReason string
 
@@ -58,8 +63,14 @@ var DropReasons = []DropReason{
 // that was deleted or closed, which a busy deployment sees every day.
 func (r DropReason) Fault() bool { return r != DropThreadNotFound && r != DropThreadInactive }
 
+// LogValue logs the reason as the string it is.
+func (r DropReason) LogValue() slog.Value { return slog.StringValue(string(r)) }
+
 // Outcome is how one dispatch attempt ended.
 type Outcome string
+
+// LogValue logs the outcome as the string it is.
+func (o Outcome) LogValue() slog.Value { return slog.StringValue(string(o)) }
 
 // The attempt outcomes.
 const (

@@ -2,6 +2,7 @@ package followup_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -365,6 +366,27 @@ func FuzzDecodeObject(f *testing.F) {
 		for k, v := range slow {
 			if !bytes.Equal(fast[k], v) {
 				t.Fatalf("%q: member %q = %s, decoder %s", body, k, fast[k], v)
+			}
+		}
+	})
+}
+
+// FuzzParseOwnMessage: the fast reading of a queue message agrees with
+// the decoder whenever it reads one.
+func FuzzParseOwnMessage(f *testing.F) {
+	f.Add("fu_01", "th_01")
+	f.Add("fu<1>", "team/a b")
+	f.Add(`fu"`, "t\\x")
+	f.Fuzz(func(t *testing.T, id, thread string) {
+		body, _ := json.Marshal(followup.Message{FollowupID: id, ThreadID: thread})
+		for _, b := range [][]byte{body, []byte(`{"followup_id":"` + id + `","thread_id":"` + thread + `"}`)} {
+			fast, ok := followup.ParseOwnMessageForTest(b)
+			if !ok {
+				continue
+			}
+			var slow followup.Message
+			if err := json.Unmarshal(b, &slow); err != nil || slow != fast {
+				t.Fatalf("%s: read %+v, decoder %+v (%v)", b, fast, slow, err)
 			}
 		}
 	})
