@@ -125,7 +125,7 @@ func (s *Store) visitChunks(ctx context.Context, bucket []byte, visit func(t tx,
 			t := txn(btx)
 			// Copy the chunk first: deleting under a live cursor can make
 			// it skip entries.
-			var chunk []entry
+			var chunk []pair
 			chunk, done = readChunk(btx.Bucket(bucket).Cursor(), after, purgeChunk)
 			for _, e := range chunk {
 				verdict, n, err := visit(t, e.k, e.v)

@@ -1,9 +1,11 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -72,27 +74,38 @@ func (t tx) insert(f *followup.Followup, encoded []byte, keyExpiresAt time.Time)
 	return t.index(f, keyExpiresAt)
 }
 
-// index adds f's entries to the indexes and counts it.
-func (t tx) index(f *followup.Followup, keyExpiresAt time.Time) error {
-	if err := t.threads.Put(threadKey(f.ThreadID, f.RunAt, f.ID), []byte(f.Status)); err != nil {
-		return err
-	}
+// entry is one index entry of a record: a key and its value in a bucket.
+type entry struct {
+	bucket *bbolt.Bucket
+	key    []byte
+	value  []byte
+}
+
+// entries lists f's index entries: its thread's listing, its due and
+// sweep times while pending, and its settle time once terminal.
+func (t tx) entries(f *followup.Followup, keyExpiresAt time.Time) []entry {
+	out := make([]entry, 0, 4)
+	out = append(out, entry{t.threads, threadKey(f.ThreadID, f.RunAt, f.ID), []byte(f.Status)})
 	if at, ok := dueAt(f); ok {
-		if err := t.due.Put(timeIDKey(at, f.ID), []byte(f.ThreadID)); err != nil {
-			return err
-		}
+		out = append(out, entry{t.due, timeIDKey(at, f.ID), []byte(f.ThreadID)})
 	}
 	if !f.SweepAt.IsZero() {
-		if err := t.sweep.Put(timeIDKey(f.SweepAt, f.ID), sweepEntry(f)); err != nil {
-			return err
-		}
+		out = append(out, entry{t.sweep, timeIDKey(f.SweepAt, f.ID), sweepEntry(f)})
 	}
 	if f.Status.Terminal() {
 		var v []byte
 		if !keyExpiresAt.IsZero() {
 			v = appendTimeKey(nil, keyExpiresAt)
 		}
-		if err := t.settled.Put(timeIDKey(settledAt(f), f.ID), v); err != nil {
+		out = append(out, entry{t.settled, timeIDKey(settledAt(f), f.ID), v})
+	}
+	return out
+}
+
+// index adds f's entries to the indexes and counts it.
+func (t tx) index(f *followup.Followup, keyExpiresAt time.Time) error {
+	for _, e := range t.entries(f, keyExpiresAt) {
+		if err := e.bucket.Put(e.key, e.value); err != nil {
 			return err
 		}
 	}
@@ -101,21 +114,8 @@ func (t tx) index(f *followup.Followup, keyExpiresAt time.Time) error {
 
 // unindex removes f's entries from the indexes and uncounts it.
 func (t tx) unindex(f *followup.Followup) error {
-	if err := t.threads.Delete(threadKey(f.ThreadID, f.RunAt, f.ID)); err != nil {
-		return err
-	}
-	if at, ok := dueAt(f); ok {
-		if err := t.due.Delete(timeIDKey(at, f.ID)); err != nil {
-			return err
-		}
-	}
-	if !f.SweepAt.IsZero() {
-		if err := t.sweep.Delete(timeIDKey(f.SweepAt, f.ID)); err != nil {
-			return err
-		}
-	}
-	if f.Status.Terminal() {
-		if err := t.settled.Delete(timeIDKey(settledAt(f), f.ID)); err != nil {
+	for _, e := range t.entries(f, time.Time{}) {
+		if err := e.bucket.Delete(e.key); err != nil {
 			return err
 		}
 	}
@@ -123,17 +123,39 @@ func (t tx) unindex(f *followup.Followup) error {
 }
 
 // transition writes what tr makes of r (already checked) and returns it.
+// Only the index entries that change are written: a claim or a settle
+// moves two or three of them, and each write dirties a page the commit
+// writes out.
 func (t tx) transition(r record, tr followup.Transition) (*followup.Followup, error) {
 	next := r.f.Clone()
 	tr.Apply(next)
 	if err := t.followups.Put([]byte(next.ID), encodeRecord(record{f: next, keyExpiresAt: r.keyExpiresAt})); err != nil {
 		return nil, err
 	}
-	if err := t.unindex(r.f); err != nil {
-		return nil, err
+	before, after := t.entries(r.f, r.keyExpiresAt), t.entries(next, r.keyExpiresAt)
+	for _, old := range before {
+		if !slices.ContainsFunc(after, func(e entry) bool { return e.bucket == old.bucket && bytes.Equal(e.key, old.key) }) {
+			if err := old.bucket.Delete(old.key); err != nil {
+				return nil, err
+			}
+		}
 	}
-	if err := t.index(next, r.keyExpiresAt); err != nil {
-		return nil, err
+	for _, e := range after {
+		if !slices.ContainsFunc(before, func(old entry) bool {
+			return old.bucket == e.bucket && bytes.Equal(old.key, e.key) && bytes.Equal(old.value, e.value)
+		}) {
+			if err := e.bucket.Put(e.key, e.value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if r.f.Status != next.Status {
+		if err := t.count(statusCounter(r.f.Status), -1); err != nil {
+			return nil, err
+		}
+		if err := t.count(statusCounter(next.Status), 1); err != nil {
+			return nil, err
+		}
 	}
 	return next, nil
 }

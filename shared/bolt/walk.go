@@ -20,7 +20,7 @@ func (s *Store) walk(ctx context.Context, bucket []byte, fn func(k, v []byte) er
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var chunk []entry
+		var chunk []pair
 		err := s.db.View(func(btx *bbolt.Tx) error {
 			chunk, _ = readChunk(btx.Bucket(bucket).Cursor(), after, walkChunk)
 			return nil
@@ -40,13 +40,13 @@ func (s *Store) walk(ctx context.Context, bucket []byte, fn func(k, v []byte) er
 	}
 }
 
-// entry is a key and its value, copied out of a transaction.
-type entry struct{ k, v []byte }
+// pair is a key and its value, copied out of a transaction.
+type pair struct{ k, v []byte }
 
 // readChunk copies up to n entries from c, from the first key after
 // after (from the first key when after is nil), and says whether it
 // reached the end.
-func readChunk(c *bbolt.Cursor, after []byte, n int) (chunk []entry, end bool) {
+func readChunk(c *bbolt.Cursor, after []byte, n int) (chunk []pair, end bool) {
 	k, v := c.First()
 	if after != nil {
 		k, v = c.Seek(after)
@@ -55,7 +55,7 @@ func readChunk(c *bbolt.Cursor, after []byte, n int) (chunk []entry, end bool) {
 		}
 	}
 	for ; k != nil && len(chunk) < n; k, v = c.Next() {
-		chunk = append(chunk, entry{bytes.Clone(k), bytes.Clone(v)})
+		chunk = append(chunk, pair{bytes.Clone(k), bytes.Clone(v)})
 	}
 	return chunk, k == nil
 }
