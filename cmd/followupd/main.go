@@ -30,17 +30,21 @@ import (
 )
 
 // gcPercent is followupd's GOGC unless the environment sets one. The live
-// heap is small (100,000 pending followups fit in tens of MiB) and a burst
+// heap is small (100,000 pending followups take about 22 MiB) and a burst
 // of deliveries allocates fast, so collecting less often buys about a
-// quarter of the CPU per delivery for a peak RSS that stays well under
-// 256 MiB at 100,000 pending (docs/PERFORMANCE.md).
+// quarter of the CPU per delivery (docs/PERFORMANCE.md).
 const gcPercent = 400
 
 // memoryLimit is followupd's soft memory limit (GOMEMLIMIT) unless the
-// environment sets one: the garbage collector works harder as the heap
-// nears it, so a flood of requests (each bounded by the API) cannot grow
-// the process without end while GOGC stays high for throughput.
-const memoryLimit = 160 << 20
+// environment sets one. With GOGC at 400 alone the heap would grow to five
+// times the live heap: about 100 MiB at 100,000 pending. Near the limit
+// the collector works harder instead, so the process stays within about
+// 115 MiB of RSS at 100,000 pending (the store's memory-mapped pages
+// included), and a flood of requests (each bounded by the API) cannot grow
+// it without end, while GOGC stays high for throughput when the heap is
+// small. The collector never spends more than about half the CPU to keep
+// the limit, so a live heap beyond it slows followupd; it does not stop it.
+const memoryLimit = 64 << 20
 
 func main() {
 	if _, set := os.LookupEnv("GOGC"); !set {

@@ -274,11 +274,14 @@ func (s *Service) create(ctx context.Context, req *CreateRequest, idempotencyKey
 		return created, nil
 	}
 	s.obs.Scheduled(created.Followup)
-	attrs := []any{"followup_id", f.ID, "thread_id", f.ThreadID, "run_at", f.RunAt, "originating_run_id", f.OriginatingRunID}
-	if rearmedFrom != "" {
-		attrs = append(attrs, "rearmed_from", rearmedFrom)
+	if s.log.Enabled(ctx, slog.LevelInfo) {
+		attrs := []slog.Attr{slog.String("followup_id", f.ID), slog.String("thread_id", f.ThreadID), slog.Time("run_at", f.RunAt),
+			slog.String("originating_run_id", f.OriginatingRunID)}
+		if rearmedFrom != "" {
+			attrs = append(attrs, slog.String("rearmed_from", rearmedFrom))
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "followup scheduled", attrs...)
 	}
-	s.log.InfoContext(ctx, "followup scheduled", attrs...)
 	if r := created.Replaced; r != nil {
 		if r.Status == StatusCancelled {
 			s.unschedule(ctx, r.ID)
