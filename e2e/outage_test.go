@@ -67,6 +67,12 @@ func TestFullDiskOutageDropsNothing(t *testing.T) {
 	t.Parallel()
 	th := newThread(t, ok201)
 	d := startDaemon(t, th, "", "FOLLOWUPS_LOG_LEVEL=warn")
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs := d.logs.String()
+			t.Logf("followupd's log, last 8 KiB:\n%s", logs[max(0, len(logs)-8<<10):])
+		}
+	})
 	const n = 500
 	ids := make([]string, n)
 	var wg sync.WaitGroup
@@ -86,7 +92,12 @@ func TestFullDiskOutageDropsNothing(t *testing.T) {
 	if since := outageStart.Sub(created); since > 5*time.Second {
 		t.Fatalf("the outage began %s after the creates; the first followups fell due before it", since)
 	}
-	time.Sleep(30 * time.Second)
+	select {
+	case <-d.done:
+		stop()
+		t.Fatalf("followupd exited %s into the outage: %v", time.Since(outageStart).Round(time.Millisecond), d.cmd.ProcessState)
+	case <-time.After(30 * time.Second):
+	}
 	if got := len(th.received("")); got != 0 {
 		t.Fatalf("the thread received %d requests while the disk refused writes", got)
 	}
