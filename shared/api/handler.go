@@ -289,13 +289,16 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 // of the budget; on an error it has given it back already.
 func (h *Handler) readJSONBody(w http.ResponseWriter, r *http.Request) (_ []byte, release func(), _ error) {
 	release = func() {}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return nil, release, followup.Errorf(followup.CodeUnsupportedMediaType, "Content-Type must be application/json")
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" { // the usual one, without parsing
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return nil, release, followup.Errorf(followup.CodeUnsupportedMediaType, "Content-Type must be application/json")
+		}
 	}
-	tooLarge := followup.Errorf(followup.CodePayloadTooLarge, "request body is larger than %d bytes", followup.MaxBodyBytes)
+	tooLarge := func() error {
+		return followup.Errorf(followup.CodePayloadTooLarge, "request body is larger than %d bytes", followup.MaxBodyBytes)
+	}
 	if r.ContentLength > followup.MaxBodyBytes {
-		return nil, release, tooLarge
+		return nil, release, tooLarge()
 	}
 	if size := r.ContentLength; h.bodies != nil && (size < 0 || size > SmallBody) {
 		if size < 0 {
@@ -310,13 +313,13 @@ func (h *Handler) readJSONBody(w http.ResponseWriter, r *http.Request) (_ []byte
 	// the room ReadFrom wants to see the end, not one that doubles as
 	// bytes arrive.
 	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), followup.MaxBodyBytes+1)+bytes.MinRead))
-	_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, followup.MaxBodyBytes))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, followup.MaxBodyBytes))
 	body := buf.Bytes()
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
 		release()
-		return nil, func() {}, tooLarge
+		return nil, func() {}, tooLarge()
 	case err != nil:
 		release()
 		return nil, func() {}, followup.Errorf(followup.CodeInvalidJSON, "could not read the request body")
