@@ -37,9 +37,18 @@ type errorDetail struct {
 	Field   string        `json:"field,omitempty"`
 }
 
-// writeError writes err as the API's error object, {"error":{"code","message","details"}}. An error without a
-// code is internal, and its text is never shown.
+// writeError writes err as the API's error object, {"error":{"code","message","field"}}.
 func writeError(w http.ResponseWriter, err error) {
+	status, body := errorResponse(err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
+	writeJSON(w, status, body)
+}
+
+// errorResponse is the status and the error object of err. An error
+// without a code is internal, and its text is never shown.
+func errorResponse(err error) (int, errorBody) {
 	var e *followup.Error
 	if !errors.As(err, &e) {
 		e = &followup.Error{Code: followup.CodeInternal}
@@ -51,10 +60,7 @@ func writeError(w http.ResponseWriter, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", retryAfterSeconds)
-	}
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
+	return status, errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}}
 }
 
 // jsonAppender is a value that writes its own JSON without reflection

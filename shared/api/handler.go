@@ -55,8 +55,8 @@ const SmallBody = 8 << 10
 
 // DefaultListLimit and MaxListLimit bound GET /threads/{thread_id}/followups.
 const (
-	DefaultListLimit = 50
-	MaxListLimit     = 100
+	DefaultListLimit = followup.DefaultListLimit
+	MaxListLimit     = followup.MaxListLimit
 )
 
 var defaultCursorKey = []byte("followups list cursor v1")
@@ -73,6 +73,8 @@ type Handler struct {
 	slots chan struct{}
 	// bodies is the budget of large bodies' bytes; nil for no bound.
 	bodies *budget
+	// mcp is the agent's tools (POST /mcp), which call the API back.
+	mcp http.Handler
 }
 
 // New returns the API handler.
@@ -91,9 +93,11 @@ func New(o Options) *Handler {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.mux = http.NewServeMux()
-	h.mux.HandleFunc("POST /followups", h.create)
-	h.mux.HandleFunc("GET /followups/{id}", h.get)
-	h.mux.HandleFunc("DELETE /followups/{id}", h.cancel)
+	for pattern, serve := range h.routes() {
+		h.mux.HandleFunc(pattern, serve)
+	}
+	h.mcp = newMCP(h, h.svc.Limits(), h.log)
+	h.open = withOpenAPI(o.Open, openAPIHandler(h.svc.Limits()))
 	return h
 }
 
@@ -276,12 +280,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if created.Replayed {
-		writeJSON(w, http.StatusOK, created.Followup)
-		return
-	}
-	w.Header().Set("Location", "/followups/"+created.Followup.ID)
-	writeJSON(w, http.StatusCreated, created.Followup)
+	writeCreated(w, created)
 }
 
 // readJSONBody enforces Content-Type, then size, then the budget of large
@@ -391,7 +390,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 
 func notFoundID(err error, id string) error {
 	if followup.ErrorCode(err) == followup.CodeNotFound {
-		return followup.Errorf(followup.CodeNotFound, "followup %q not found", id)
+		return followup.NotFound(id)
 	}
 	return err
 }
