@@ -32,6 +32,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	// Every response of a followupd is checked against openapi.json.
+	http.DefaultClient.Transport = checked
 	build := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, "followupd"), "../cmd/followupd")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -160,6 +162,7 @@ func startDaemon(t *testing.T, th *thread, dataDir string, extra ...string) *dae
 	}
 	env = append(env, extra...)
 	d := &daemon{t: t, base: "http://" + addr, dataDir: dataDir, env: env, logs: &syncBuffer{}}
+	checked.watch(addr)
 	for _, e := range extra {
 		if v, ok := strings.CutPrefix(e, "FOLLOWUPS_API_TOKEN="); ok {
 			d.token = v

@@ -27,6 +27,9 @@ var routes = []struct {
 	{"DELETE", []string{"followups", "{id}"}},
 	{"GET", []string{"threads", "{thread_id}", "followups"}},
 	{"DELETE", []string{"threads", "{thread_id}", "followups"}},
+	{"POST", []string{"followups", "{id}", "rearm"}},
+	{"POST", []string{"mcp"}},
+	{"GET", []string{"openapi.json"}},
 }
 
 // API plays API Gateway's HTTP API in front of the schedule function: it

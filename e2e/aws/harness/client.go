@@ -26,6 +26,7 @@ func (e *Env) Do(method, target, body string, headers ...string) *Response {
 	if err != nil {
 		e.T.Fatalf("%s %s: %v", method, target, err)
 	}
+	e.checkContract(method, target, h, resp)
 	return resp
 }
 
