@@ -298,11 +298,15 @@ func send(t *testing.T, srv *httptest.Server, x exchange) (*http.Request, int, h
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(x.headers); i += 2 {
-		if x.headers[i+1] == "<none>" {
-			req.Header.Del(x.headers[i])
-			continue
+		switch name, value := x.headers[i], x.headers[i+1]; {
+		case value == "<none>":
+			req.Header.Del(name)
+		case name == "Transfer-Encoding":
+			// The body goes without a length, in chunks.
+			req.Body, req.ContentLength = io.NopCloser(strings.NewReader(x.body)), -1
+		default:
+			req.Header[http.CanonicalHeaderKey(name)] = []string{value}
 		}
-		req.Header.Set(x.headers[i], x.headers[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

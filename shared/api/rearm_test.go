@@ -2,8 +2,6 @@ package api_test
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -33,54 +31,32 @@ func TestRearm(t *testing.T) {
 		t.Errorf("the dropped followup changed: %s", body)
 	}
 
+	chunked := []string{"Transfer-Encoding", "chunked", "Content-Type", "<none>"}
 	for _, tc := range []struct {
-		name    string
-		body    string
-		chunked bool
-		headers []string
-		want    int
-		code    string
+		name string
+		exchange
+		code string
 	}{
-		{"an empty object", `{}`, false, nil, 201, ""},
-		{"a delay", `{"delay_seconds":120}`, false, nil, 201, ""},
-		{"a wall-clock time", `{"run_at":"2026-11-27T14:00:00","timezone":"Europe/Paris"}`, false, nil, 201, ""},
-		{"an empty chunked body without Content-Type", "", true, []string{"Content-Type", "<none>"}, 201, ""},
-		{"a chunked body without Content-Type", `{}`, true, []string{"Content-Type", "<none>"}, 415, "unsupported_media_type"},
-		{"a body as text", `{}`, false, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type"},
-		{"both times", `{"delay_seconds":120,"run_at":"2026-11-27T14:00:00Z"}`, false, nil, 400, "invalid_argument"},
-		{"a create field", `{"prompt":"x"}`, false, nil, 400, "invalid_argument"},
-		{"too soon", `{"delay_seconds":1}`, false, nil, 400, "out_of_range"},
-		{"not JSON", `{`, false, nil, 400, "invalid_json"},
-		{"an empty Idempotency-Key", "", false, []string{"Idempotency-Key", ""}, 400, "invalid_argument"},
+		{"an empty object", exchange{body: `{}`, want: 201}, ""},
+		{"a delay", exchange{body: `{"delay_seconds":120}`, want: 201}, ""},
+		{"a wall-clock time", exchange{body: `{"run_at":"2026-11-27T14:00:00","timezone":"Europe/Paris"}`, want: 201}, ""},
+		{"an empty chunked body without Content-Type", exchange{headers: chunked, want: 201}, ""},
+		{"a chunked body without Content-Type", exchange{body: `{}`, headers: chunked, want: 415}, "unsupported_media_type"},
+		{"a body as text", exchange{body: `{}`, headers: []string{"Content-Type", "text/plain"}, want: 415}, "unsupported_media_type"},
+		{"both times", exchange{body: `{"delay_seconds":120,"run_at":"2026-11-27T14:00:00Z"}`, want: 400}, "invalid_argument"},
+		{"a create field", exchange{body: `{"prompt":"x"}`, want: 400}, "invalid_argument"},
+		{"too soon", exchange{body: `{"delay_seconds":1}`, want: 400}, "out_of_range"},
+		{"not JSON", exchange{body: `{`, want: 400}, "invalid_json"},
+		{"an empty Idempotency-Key", exchange{headers: []string{"Idempotency-Key", ""}, want: 400}, "invalid_argument"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest("POST", srv.URL+"/followups/fu_dropped/rearm", strings.NewReader(tc.body))
-			if tc.chunked {
-				req.Body, req.ContentLength = io.NopCloser(strings.NewReader(tc.body)), -1
-			}
-			if tc.body != "" {
-				req.Header.Set("Content-Type", "application/json")
-			}
-			for i := 0; i+1 < len(tc.headers); i += 2 {
-				if tc.headers[i+1] == "<none>" {
-					req.Header.Del(tc.headers[i])
-				} else {
-					req.Header[tc.headers[i]] = []string{tc.headers[i+1]}
-				}
-			}
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			raw, _ := io.ReadAll(res.Body)
-			var e struct {
-				Error struct{ Code string } `json:"error"`
-			}
-			if jsonInto(t, raw, &e); res.StatusCode != tc.want || e.Error.Code != tc.code {
-				t.Errorf("%d %s, want %d %s", res.StatusCode, raw, tc.want, tc.code)
-			}
-		})
+		tc.method, tc.path = "POST", "/followups/fu_dropped/rearm"
+		_, status, _, raw := send(t, srv, tc.exchange)
+		var e struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		if jsonInto(t, raw, &e); status != tc.want || e.Error.Code != tc.code {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, status, raw, tc.want, tc.code)
+		}
 	}
 
 	// Only a dropped followup can be re-armed; an unknown id is not found.
