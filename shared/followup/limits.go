@@ -29,19 +29,20 @@ func NotFound(id string) *Error {
 }
 
 // String states the bounds for people and agents: "60 to 86400 seconds
-// (1 minute to 1 day)".
+// (1 minute to 24 hours)".
 func (l Limits) String() string {
 	lo, hi := l.DelaySeconds()
 	return fmt.Sprintf("%d to %d seconds (%s to %s)", lo, hi, spoken(l.MinDelay), spoken(l.MaxDelay))
 }
 
-// spoken writes d in the largest unit that divides it exactly.
+// spoken writes d in the largest unit that divides it exactly, days from
+// two of them on ("24 hours", "3 days").
 func spoken(d time.Duration) string {
 	for _, u := range []struct {
 		size time.Duration
 		name string
 	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}} {
-		if d >= u.size && d%u.size == 0 {
+		if d >= u.size && d%u.size == 0 && (u.name != "day" || d >= 48*time.Hour) {
 			n := int64(d / u.size)
 			if n == 1 {
 				return "1 " + u.name

@@ -81,7 +81,7 @@ func (t *tools) schedule(ctx context.Context, req *sdk.CallToolRequest) (*sdk.Ca
 	if err := t.do(ctx, c, http.MethodPost, "/followups", c.createBody(), &f); err != nil {
 		return t.refuse(ctx, c, fromHeaders(err)), nil
 	}
-	text := fmt.Sprintf("Scheduled followup %s for %s (in %s).", f.ID, f.RunAt.UTC().Format(timeFormat), f.RunAt.Sub(f.CreatedAt).Round(time.Second))
+	text := fmt.Sprintf("Scheduled followup %s for %s (in %s).", f.ID, f.RunAt.UTC().Format(timeFormat), short(f.RunAt.Sub(f.CreatedAt)))
 	if r := f.ReplacedPrevious; r != nil {
 		text += fmt.Sprintf(" It replaces %s of the same run, now %s.", r.ID, r.Status)
 	}
@@ -269,6 +269,18 @@ func fromHeaders(err error) error {
 		return &followup.Error{Code: e.Code, Message: e.Message, Field: RunHeader}
 	}
 	return e
+}
+
+// short writes d to the second without zero units: 1h, 1h30m, 90s as 1m30s.
+func short(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func quote(s string) []byte {

@@ -179,6 +179,9 @@ func TestScheduleListCancel(t *testing.T) {
 				t.Fatalf("schedule: %s %v", text(res), first)
 			}
 			id := first["followup_id"].(string)
+			if want := "Scheduled followup " + id + " for 2026-11-27T12:10:00Z (in 10m)."; text(res) != want {
+				t.Errorf("text %q, want %q", text(res), want)
+			}
 			if f, err := svc.Get(context.Background(), id); err != nil || f.ThreadID != thread || f.OriginatingRunID != "run-1" || f.Prompt != "Check the build." {
 				t.Fatalf("stored: %+v %v", f, err)
 			}

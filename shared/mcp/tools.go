@@ -32,7 +32,7 @@ func scheduleTool(l followup.Limits) *sdk.Tool {
 		Description: strings.Join([]string{
 			"Come back to this conversation later: at the time you choose, it receives a user turn with your prompt, so you can keep a promise such as \"I'll check back in an hour\" instead of going silent.",
 			"Use it when you are waiting on something (a build, a deploy, a reply, a time of day) or have promised to follow up.",
-			fmt.Sprintf("Give exactly one of delay_seconds (%s) or run_at (an RFC 3339 time within that range from now; a time without UTC offset needs timezone).", l),
+			fmt.Sprintf("Give exactly one of delay_seconds, %s, or run_at, an RFC 3339 time within that range from now (a time without UTC offset needs timezone).", l),
 			"Write the prompt as a note to your future self: what to check and why, with the details you will need; it arrives as if the user sent it.",
 			"A second call from the same agent run replaces the followup it scheduled before (replaced_previous in the result). Keep followup_id to cancel it.",
 		}, " "),
