@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,27 +28,8 @@ import (
 	"github.com/followups/followups/e2e/scenario"
 )
 
-var (
-	cliOnce sync.Once
-	cliPath string
-	cliErr  error
-)
-
-// cli builds the followups command once for the test binary.
-func cli(t *testing.T) string {
-	t.Helper()
-	cliOnce.Do(func() {
-		cliPath = filepath.Join(binDir, "followups")
-		out, err := exec.Command("go", "build", "-o", cliPath, "../cmd/followups").CombinedOutput()
-		if err != nil {
-			cliErr = fmt.Errorf("build followups: %v\n%s", err, out)
-		}
-	})
-	if cliErr != nil {
-		t.Fatal(cliErr)
-	}
-	return cliPath
-}
+// cli is the followups command TestMain built.
+func cli() string { return filepath.Join(binDir, "followups") }
 
 // ran is one run of the command.
 type ran struct {
@@ -70,7 +50,7 @@ func (r ran) JSON(t *testing.T) map[string]any {
 // runCLI runs the command with env (KEY=value) and args, stdin from stdin.
 func runCLI(t *testing.T, env []string, stdin string, args ...string) ran {
 	t.Helper()
-	cmd := exec.Command(cli(t), args...)
+	cmd := exec.Command(cli(), args...)
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "FOLLOWUPS_") && !strings.HasPrefix(e, "AWS_") {
 			cmd.Env = append(cmd.Env, e)

@@ -40,6 +40,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build followupd:", err)
 		os.Exit(1)
 	}
+	// The followups command, for cli_test.go.
+	build = exec.Command("go", "build", "-o", filepath.Join(dir, "followups"), "../cmd/followups")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build followups:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -1,9 +1,14 @@
 // Package apitest checks HTTP exchanges against the API's OpenAPI document
-// (shared/api/openapi.json) with a real OpenAPI validator, kin-openapi's
-// openapi3filter: the tests of the handler, of followupd and of the
-// schedule function pass every response they receive through Check, so the
-// document is the contract in machine form and cannot drift from what the
-// API does.
+// (shared/api/openapi.json) with a real OpenAPI validator: kin-openapi
+// loads and validates the document and checks a response's status and
+// headers against its operation (openapi3filter), and the body is checked
+// against the response's schema by the JSON Schema 2020-12 validator
+// kin-openapi itself uses (santhosh-tekuri/jsonschema), each schema
+// compiled once: kin-openapi compiles it again for every response, which
+// the end-to-end tests, checking every response they receive, cannot
+// afford. The tests of the handler, of followupd and of the schedule
+// function pass every response through Check, so the document is the
+// contract in machine form and cannot drift from what the API does.
 //
 // It is for tests only.
 package apitest
@@ -18,12 +23,14 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/followups/followups/shared/api"
 )
@@ -31,7 +38,14 @@ import (
 // Contract is a loaded, validated OpenAPI document.
 type Contract struct {
 	Doc *openapi3.T
+
+	mu       sync.Mutex
+	compiler *jsonschema.Compiler
+	compiled map[string]*jsonschema.Schema // by JSON pointer into the document
 }
+
+// docURL names the document for the schema compiler.
+const docURL = "https://followups.invalid/openapi.json"
 
 var (
 	loadOnce sync.Once
@@ -58,7 +72,43 @@ func Parse(raw []byte) (*Contract, error) {
 	if err := doc.Validate(loader.Context); err != nil {
 		return nil, fmt.Errorf("the OpenAPI document is not valid: %w", err)
 	}
-	return &Contract{Doc: doc}, nil
+	tree, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("the OpenAPI document is not JSON: %w", err)
+	}
+	c := &Contract{Doc: doc, compiler: jsonschema.NewCompiler(), compiled: map[string]*jsonschema.Schema{}}
+	c.compiler.DefaultDraft(jsonschema.Draft2020)
+	c.compiler.AssertFormat()
+	if err := c.compiler.AddResource(docURL, tree); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// schemaAt returns the schema at a JSON pointer into the document,
+// compiled the first time.
+func (c *Contract) schemaAt(pointer string) (*jsonschema.Schema, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.compiled[pointer]; ok {
+		return s, nil
+	}
+	s, err := c.compiler.Compile(docURL + "#" + pointer)
+	if err != nil {
+		return nil, fmt.Errorf("compile the schema at %s: %w", pointer, err)
+	}
+	c.compiled[pointer] = s
+	return s, nil
+}
+
+// validate checks a value decoded by jsonschema.UnmarshalJSON (or a string)
+// against the schema at pointer.
+func (c *Contract) validate(pointer string, v any) error {
+	s, err := c.schemaAt(pointer)
+	if err != nil {
+		return err
+	}
+	return s.Validate(v)
 }
 
 // Operation is one documented operation: a path template and a method.
@@ -138,18 +188,59 @@ func (c *Contract) Check(req *http.Request, status int, header http.Header, body
 			PathParams: params,
 			Route:      &routers.Route{Spec: c.Doc, Path: op.Path, PathItem: op.Item, Method: op.Method, Operation: op.Op},
 		},
-		Status:  status,
-		Header:  header,
-		Body:    io.NopCloser(bytes.NewReader(body)),
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+		Status: status,
+		Header: header,
+		Body:   io.NopCloser(bytes.NewReader(body)),
+		// The body is checkBody's.
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, ExcludeResponseBody: true},
 	}
 	if err := openapi3filter.ValidateResponse(ctx, input); err != nil {
 		return fmt.Errorf("%s %s answered %d %s: %w", req.Method, req.URL.RequestURI(), status, truncate(body), err)
 	}
-	if resp := op.Op.Responses.Status(status); resp != nil && len(resp.Value.Content) == 0 && len(body) > 0 {
-		return fmt.Errorf("%s %s answered %d with a body, which the document says it has not: %s", req.Method, req.URL.RequestURI(), status, truncate(body))
+	if err := c.checkBody(op, status, header, body); err != nil {
+		return fmt.Errorf("%s %s answered %d: %w", req.Method, req.URL.RequestURI(), status, err)
 	}
 	return nil
+}
+
+// checkBody checks a documented response's body: its media type is one
+// the response lists (none when it lists none), and it matches that
+// media type's schema.
+func (c *Contract) checkBody(op Operation, status int, header http.Header, body []byte) error {
+	ref := op.Op.Responses.Status(status)
+	if len(ref.Value.Content) == 0 {
+		if len(body) > 0 {
+			return fmt.Errorf("a body, which the document says it has not: %s", truncate(body))
+		}
+		return nil
+	}
+	mt, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
+	if ref.Value.Content[mt] == nil {
+		return fmt.Errorf("Content-Type %q, which the document does not list", header.Get("Content-Type"))
+	}
+	// The response's place in the document: its component, or the
+	// operation's own responses.
+	at := strings.TrimPrefix(ref.Ref, "#")
+	if at == "" {
+		at = "/paths/" + pointerEscape(op.Path) + "/" + strings.ToLower(op.Method) + "/responses/" + strconv.Itoa(status)
+	}
+	var value any = string(body)
+	if mt == "application/json" {
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("not JSON: %w: %s", err, truncate(body))
+		}
+		value = v
+	}
+	if err := c.validate(at+"/content/"+pointerEscape(mt)+"/schema", value); err != nil {
+		return fmt.Errorf("%s: %w", truncate(body), err)
+	}
+	return nil
+}
+
+// pointerEscape escapes a JSON pointer token (RFC 6901).
+func pointerEscape(token string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(token, "~", "~0"), "/", "~1")
 }
 
 // checkUndocumented checks the answer to a request no operation covers:
@@ -185,15 +276,14 @@ func (c *Contract) checkUndocumented(req *http.Request, op Operation, status int
 // CheckSchema validates a JSON value against one of the document's
 // component schemas (ToolFollowup, Error, ...).
 func (c *Contract) CheckSchema(name string, value []byte) error {
-	s := c.Doc.Components.Schemas[name]
-	if s == nil {
+	if c.Doc.Components.Schemas[name] == nil {
 		return fmt.Errorf("the document has no schema %s", name)
 	}
-	var v any
-	if err := json.Unmarshal(value, &v); err != nil {
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
+	if err != nil {
 		return fmt.Errorf("not JSON: %w: %s", err, truncate(value))
 	}
-	if err := s.Value.VisitJSON(v, openapi3.EnableJSONSchema2020(), openapi3.MultiErrors()); err != nil {
+	if err := c.validate("/components/schemas/"+pointerEscape(name), v); err != nil {
 		return fmt.Errorf("%s does not match schema %s: %w", truncate(value), name, err)
 	}
 	return nil
