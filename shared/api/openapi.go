@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/followups/followups/shared/followup"
 )
@@ -44,18 +45,21 @@ func OpenAPIFor(l followup.Limits) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// openAPIHandler serves the document for l. The written document is
-// embedded and tested, so one that cannot take the bounds is a bug of the
-// build, not of a request: it panics, as regexp.MustCompile does.
+// openAPIHandler serves the document for l, made at the first request:
+// the few milliseconds it takes would otherwise add to every cold start of
+// the schedule function. The written document is embedded and tested, so
+// it always takes the bounds; if it did not, the request would get 500.
 func openAPIHandler(l followup.Limits) http.Handler {
-	doc, err := OpenAPIFor(l)
-	if err != nil {
-		panic(err)
-	}
+	doc := sync.OnceValues(func() ([]byte, error) { return OpenAPIFor(l) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := doc()
+		if err != nil {
+			writeError(w, err)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		_, _ = w.Write(doc)
+		_, _ = w.Write(b)
 	})
 }
 
