@@ -26,9 +26,10 @@ type Options struct {
 	// Limits are the delay bounds in force, stated in the tools'
 	// descriptions and input schemas.
 	Limits followup.Limits
-	// ErrorObject renders an error as the API's error object, for the
-	// refusals the tools make themselves (a missing X-Thread-Id, an
-	// unknown argument, a followup of another thread).
+	// ErrorObject renders an error as the API's error object, for every
+	// refusal (required): the API's own, which the tools read back as a
+	// *followup.Error, and the tools' (a missing X-Thread-Id, an unknown
+	// argument, a followup of another thread).
 	ErrorObject func(error) any
 	// Log receives one line per tool call; nil logs nothing.
 	Log *slog.Logger
@@ -48,6 +49,9 @@ const instructions = "Followups lets you keep a promise to come back later. " +
 // Lambda function included, can answer it) and answering with JSON rather
 // than an event stream.
 func New(o Options) http.Handler {
+	if o.API == nil || o.ErrorObject == nil {
+		panic("mcp.New: Options.API and Options.ErrorObject are required")
+	}
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
