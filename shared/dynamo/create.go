@@ -176,6 +176,11 @@ func (s *Store) transact(ctx context.Context, c followup.Creation, f *followup.F
 	switch r, reason, ok := tx.refused(tce.CancellationReasons); {
 	case ok && r == roleKey:
 		return s.keyTaken(ctx, c, reason.Item)
+	case ok && r == roleFollowup && reflect.DeepEqual(reason.Item, tx.items[0].Put.Item):
+		// The followup is exactly ours: an SDK retry of this very
+		// transaction, whose first try was written but not answered, and
+		// an endpoint that did not honour its ClientRequestToken.
+		return followup.Created{Followup: f.Clone(), Replaced: replaced}, nil
 	case ok && r == roleFollowup:
 		return followup.Created{}, followup.ErrExists
 	case ok:
@@ -199,7 +204,7 @@ func (s *Store) putFollowup(f *followup.Followup) types.TransactWriteItem {
 		Item:                                encodeFollowup(f, s.expiry(f)),
 		ConditionExpression:                 aws.String("attribute_not_exists(" + e.name(attrPK) + ")"),
 		ExpressionAttributeNames:            e.Names(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureNone,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
 }
 

@@ -2,10 +2,16 @@ package dynamo_test
 
 import (
 	"fmt"
+	"net"
+	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/followups/followups/shared/awstest"
@@ -140,5 +146,53 @@ func TestDeadLetterKeptVerbatim(t *testing.T) {
 	}
 	if got := it["error"].(*types.AttributeValueMemberS).Value; got != d.Error {
 		t.Fatalf("error = %q, want %q", got, d.Error)
+	}
+}
+
+// loseFirstAnswer is a transport that sends the first TransactWriteItems
+// request and then drops its answer, as a connection reset after the
+// server wrote would: the SDK sends the same request again.
+type loseFirstAnswer struct {
+	next http.RoundTripper
+	lost atomic.Bool
+}
+
+func (l *loseFirstAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	res, err := l.next.RoundTrip(r)
+	if err == nil && strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".TransactWriteItems") && l.lost.CompareAndSwap(false, true) {
+		res.Body.Close()
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	return res, err
+}
+
+// A create whose transaction was written but whose answer was lost is
+// created once, not refused as an id that exists: the SDK's retry finds
+// its own item (moto, like any endpoint that does not honour the
+// transaction's ClientRequestToken, refuses the retry's condition).
+func TestCreateWhoseAnswerWasLost(t *testing.T) {
+	awstest.Endpoint(t)
+	t.Parallel()
+	x := newFixture(t, dynamo.Options{})
+	lose := &loseFirstAnswer{next: http.DefaultTransport}
+	cfg := awstest.Config(t)
+	cfg.HTTPClient = &http.Client{Transport: lose}
+	store := dynamo.New(dynamodb.NewFromConfig(cfg), x.table, dynamo.Options{})
+	now := base()
+	f := newFollowup("fu_lost_answer", "t-1", now)
+	got, err := store.Create(t.Context(), followup.Creation{Followup: f, IdempotencyKey: "key-lost", RequestHash: "h", KeyExpiresAt: now.Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if !lose.lost.Load() {
+		t.Fatal("no answer was lost: the test tested nothing")
+	}
+	if got.Replayed || got.Followup.ID != f.ID {
+		t.Fatalf("create = %+v, want %s created", got, f.ID)
+	}
+	// The key replays it.
+	again, err := store.Create(t.Context(), followup.Creation{Followup: newFollowup("fu_other", "t-1", now), IdempotencyKey: "key-lost", RequestHash: "h", KeyExpiresAt: now.Add(24 * time.Hour)})
+	if err != nil || !again.Replayed || again.Followup.ID != f.ID {
+		t.Fatalf("replay = %+v, %v", again, err)
 	}
 }
