@@ -110,8 +110,11 @@ _docker_start_locked() {
 		return 1
 	fi
 	_docker_say "starting dockerd (default bridge, iptables, --userland-proxy=false), log $DOCKER_SH_STATE/dockerd.log"
-	# Not holding the lock's descriptor, which would keep the lock taken.
-	dockerd --userland-proxy=false >"$DOCKER_SH_STATE/dockerd.log" 2>&1 {_docker_lock_fd}>&- &
+	# In a session of its own, so that a Ctrl-C at the terminal does not
+	# reach it (dockerd handles SIGINT by shutting down, before the sam
+	# processes have removed their containers); without the lock's
+	# descriptor, which would keep the lock taken.
+	setsid dockerd --userland-proxy=false >"$DOCKER_SH_STATE/dockerd.log" 2>&1 {_docker_lock_fd}>&- &
 	pid=$!
 	echo "$pid" >"$DOCKER_SH_STATE/dockerd.pid"
 	for _ in $(seq 1 300); do
@@ -132,7 +135,7 @@ _docker_start_locked() {
 }
 
 _docker_stop_locked() {
-	local f pid
+	local f pid left
 	rm -f "$DOCKER_SH_STATE/users/$$"
 	for f in "$DOCKER_SH_STATE"/users/*; do
 		[ -e "$f" ] || continue
@@ -146,6 +149,15 @@ _docker_stop_locked() {
 	rm -f "$DOCKER_SH_STATE/dockerd.pid"
 	if ! kill -0 "$pid" 2>/dev/null; then
 		return 0
+	fi
+	# The last user is gone: what sam local containers are left on the
+	# daemon were made by runs of these scripts (a sam that was killed
+	# before it could remove them).
+	left=$(docker ps --all --quiet --filter label=sam.cli.container.type=lambda 2>/dev/null) || true
+	if [ -n "$left" ]; then
+		_docker_say "removing $(echo "$left" | wc -l) container(s) sam local left behind"
+		# shellcheck disable=SC2086
+		docker rm --force $left >/dev/null || true
 	fi
 	_docker_say "stopping dockerd (pid $pid)"
 	kill -TERM "$pid"

@@ -48,7 +48,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/lambda-image.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 build() {
-	local arch=$1 debarch platform tag have dir start out
+	local arch=$1 debarch platform tag have dir start out rapid
 	case $arch in
 	x86_64) debarch=amd64 platform=linux/amd64 ;;
 	arm64) debarch=arm64 platform=linux/arm64 ;;
@@ -130,6 +130,14 @@ build() {
 		say "$tag: docker build failed"
 		return 1
 	fi
+	# SAM CLI's image on the previous stand-in would still be used: untag
+	# it (sam local builds it anew; a container still running on it keeps
+	# it), and remove the previous stand-in if nothing uses it.
+	rapid=public.ecr.aws/lambda/provided:al2023-rapid-$arch
+	if docker image inspect "$rapid" >/dev/null 2>&1; then
+		docker image rm --force "$rapid" >/dev/null || say "$rapid: could not remove it; remove it by hand"
+	fi
+	docker image prune --force --filter "label=$label" >/dev/null || true
 	say "$tag: built in $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s, $(docker image inspect --format '{{.Size}}' "$tag" | awk '{ printf "%.0f MB", $1 / 1e6 }') ($platform)"
 }
 
