@@ -6,7 +6,7 @@
 #   1. the pinned SAM CLI (scripts/aws-tools.sh)
 #   2. Docker (scripts/docker.sh: Debian's docker.io and dockerd; qemu for
 #      arm64 images on another host)
-#   3. the stand-in Lambda base image (scripts/lambda-image.sh)
+#   3. the stand-in Lambda base images (scripts/lambda-image.sh)
 #   4. moto's server on loopback (scripts/moto.sh)
 #   5. bin/sam-local (e2e/samlocal/cmd/sam-local): sam build, the local
 #      stack of events/env.json in moto, a thread API that prints what it
@@ -42,8 +42,8 @@ say "the SAM CLI (scripts/aws-tools.sh)"
 say "Docker (scripts/docker.sh)"
 . scripts/docker.sh
 trap docker_stop EXIT
-say "the stand-in Lambda base image for $arch (scripts/lambda-image.sh)"
-bash scripts/lambda-image.sh "$arch"
+say "the stand-in Lambda base images (scripts/lambda-image.sh; arm64 too, for sam local invoke of a plain sam build)"
+bash scripts/lambda-image.sh
 say "moto (scripts/moto.sh)"
 . scripts/moto.sh
 mkdir -p bin

@@ -180,6 +180,8 @@ with "down" 503 (retried, then dead-lettered: retries_exhausted).
 The functions themselves, through sam local start-lambda's Lambda Invoke API
 at %s, or one by one:
 
+  . scripts/aws-tools.sh
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_ENDPOINT_URL_STS=%s
   sam local invoke FireFunction --event events/fire-batch.json --env-vars events/env.json \
     --template %s --skip-pull-image \
     --parameter-overrides "%s"
@@ -187,7 +189,7 @@ at %s, or one by one:
 sam's output, with the functions' logs: %s, %s
 Ctrl-C stops everything.
 
-`, ready.Seconds(), o.arch, api, d.Lambda.URL, rel(o.root, local.Template), strings.Join(params, " "),
+`, ready.Seconds(), o.arch, api, d.Lambda.URL, local.Parameters["LocalAwsEndpoint"], rel(o.root, local.Template), strings.Join(params, " "),
 		rel(o.root, d.API.Log()), rel(o.root, d.Lambda.Log()))
 }
 
