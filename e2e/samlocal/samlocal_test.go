@@ -191,7 +191,7 @@ func TestStartLambda(t *testing.T) {
 	if dlq == nil {
 		t.Fatalf("no poller for DlqFunction: the template's queue consumers are %v", slices.Sorted(maps.Keys(d.Pollers)))
 	}
-	if batches := batchesWith(dlq, down.ID); len(batches) != 1 || len(batches[0].Failures) != 0 || batches[0].WholeBatchFailed {
+	if batches := batchesOf(dlq, down.ID); len(batches) != 1 || len(batches[0].Failures) != 0 || batches[0].WholeBatchFailed {
 		t.Errorf("DlqFunction batches with %s: %+v", down.ID, batches)
 	}
 
@@ -319,12 +319,16 @@ func threadID(name string) string {
 	return name + "-" + hex.EncodeToString(b[:])
 }
 
-// batchesWith returns the poller's batches with a record for followup id.
-func batchesWith(p *harness.Poller, id string) []harness.Batch {
+// batchesOf returns the poller's batches with a message of followup id.
+func batchesOf(p *harness.Poller, id string) []harness.Batch {
 	var out []harness.Batch
 	for _, b := range p.Batches() {
-		if slices.ContainsFunc(b.Records, func(r harness.SQSRecord) bool { return strings.Contains(r.Body, id) }) {
-			out = append(out, b)
+		for _, r := range b.Records {
+			var m followup.Message
+			if json.Unmarshal([]byte(r.Body), &m) == nil && m.FollowupID == id {
+				out = append(out, b)
+				break
+			}
 		}
 	}
 	return out
