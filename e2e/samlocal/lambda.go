@@ -44,7 +44,7 @@ func (l *Lambda) FunctionName() string { return l.Function }
 
 // Invoke calls the function synchronously (RequestResponse). A function
 // error is in the Invocation's Err, from X-Amz-Function-Error and the
-// error document, as the emulator's are. Output stays empty: sam keeps
+// error document, as the emulator's are, or from an empty answer. Output stays empty: sam keeps
 // the function's output in its own log.
 func (l *Lambda) Invoke(ctx context.Context, payload []byte) (*harness.Invocation, error) {
 	inv := &harness.Invocation{Start: time.Now()}
@@ -55,6 +55,14 @@ func (l *Lambda) Invoke(ctx context.Context, payload []byte) (*harness.Invocatio
 	}
 	inv.Status, inv.Payload = int(out.StatusCode), out.Payload
 	inv.RequestID, _ = middleware.GetRequestIDMetadata(out.ResultMetadata)
+	if out.FunctionError == nil && len(out.Payload) == 0 {
+		// Where Lambda answers a failed runtime (a cold start that exited,
+		// say) with X-Amz-Function-Error and an error document, start-lambda
+		// answers 200 and nothing. Every handler here returns JSON, so
+		// nothing is a failure, not an empty success.
+		inv.Err = &harness.FunctionError{Type: "Runtime.Failure", Message: "sam local start-lambda answered nothing: the function's runtime failed (see start-lambda's output)"}
+		return inv, nil
+	}
 	if out.FunctionError != nil {
 		fe := &harness.FunctionError{}
 		if json.Unmarshal(out.Payload, fe) != nil || (fe.Type == "" && fe.Message == "") {

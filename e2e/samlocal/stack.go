@@ -64,8 +64,8 @@ func (e EnvFile) Value(variable string) (string, error) {
 
 // Stack is the local stack an env file names, made in moto as
 // template.yaml makes it on AWS: the table, the fire queue with its
-// redrive to the dead-letter queue after FOLLOWUPS_MAX_RETRIES + 1
-// receives, and the schedule group. The scheduler role is only an ARN:
+// redrive to the dead-letter queue after FOLLOWUPS_MAX_RECEIVE_COUNT
+// (else FOLLOWUPS_MAX_RETRIES + 1) receives, and the schedule group. The scheduler role is only an ARN:
 // moto does not check IAM.
 type Stack struct {
 	Table            string
@@ -95,11 +95,20 @@ func StackOf(env EnvFile) (*Stack, error) {
 	s.DLQARN = val("FOLLOWUPS_DLQ_ARN")
 	s.Group = val("FOLLOWUPS_SCHEDULE_GROUP")
 	s.SchedulerRoleARN = val("FOLLOWUPS_SCHEDULER_ROLE_ARN")
-	retries, err := strconv.Atoi(val("FOLLOWUPS_MAX_RETRIES"))
-	if err != nil {
-		errs = append(errs, fmt.Errorf("FOLLOWUPS_MAX_RETRIES: %w", err))
+	// The fire queue's maxReceiveCount: FOLLOWUPS_MAX_RECEIVE_COUNT where
+	// the functions are told it, else one receive per attempt.
+	if v, err := env.Value("FOLLOWUPS_MAX_RECEIVE_COUNT"); err == nil {
+		if s.MaxReceiveCount, err = strconv.Atoi(v); err != nil {
+			errs = append(errs, fmt.Errorf("FOLLOWUPS_MAX_RECEIVE_COUNT: %w", err))
+		}
+	} else {
+		retries, err := strconv.Atoi(val("FOLLOWUPS_MAX_RETRIES"))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("FOLLOWUPS_MAX_RETRIES: %w", err))
+		}
+		s.MaxReceiveCount = retries + 1
 	}
-	s.MaxReceiveCount = retries + 1
+	var err error
 	s.FireQueue, err = queueName(s.FireQueueARN)
 	errs = append(errs, err)
 	s.DLQ, err = queueName(s.DLQARN)
