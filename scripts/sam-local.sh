@@ -45,6 +45,9 @@ trap docker_stop EXIT
 say "the stand-in Lambda base images (scripts/lambda-image.sh; arm64 too, for sam local invoke of a plain sam build)"
 bash scripts/lambda-image.sh
 say "moto (scripts/moto.sh)"
+# moto's EventBridge Scheduler otherwise asks the instance metadata address
+# for credentials.
+export AWS_EC2_METADATA_DISABLED=true
 . scripts/moto.sh
 mkdir -p bin
 go build -o bin/sam-local ./e2e/samlocal/cmd/sam-local

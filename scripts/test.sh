@@ -31,6 +31,9 @@ step "tools"
 . scripts/aws-tools.sh
 . scripts/docker.sh
 trap docker_stop EXIT
+# moto's EventBridge Scheduler otherwise asks the instance metadata address
+# for credentials: test traffic stays on this machine.
+export AWS_EC2_METADATA_DISABLED=true
 . scripts/moto.sh
 export FOLLOWUPS_REQUIRE_AWS=1 FOLLOWUPS_REQUIRE_SAM_LOCAL=1
 export FOLLOWUPS_RIE="$PWD/.tools/bin/aws-lambda-rie"

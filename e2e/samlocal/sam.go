@@ -63,8 +63,10 @@ func NewSAM(bin, root, moto string) (*SAM, error) {
 		return nil, err
 	}
 	// GlobalConfig's file: telemetry off, and a version check done just now
-	// (otherwise SAM CLI asks PyPI for its latest version once a week).
-	meta, _ := json.Marshal(map[string]any{"telemetryEnabled": false, "lastVersionCheck": float64(time.Now().Unix())})
+	// (otherwise SAM CLI asks PyPI for its latest version once a week). The
+	// time must be written as a float with a fraction: SAM CLI takes a whole
+	// number for no check at all.
+	meta, _ := json.Marshal(map[string]any{"telemetryEnabled": false, "lastVersionCheck": float64(time.Now().UnixMicro())/1e6 + 1e-6})
 	if err := os.WriteFile(filepath.Join(dir, "metadata.json"), meta, 0o600); err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -191,7 +191,13 @@ func TestStartLambda(t *testing.T) {
 	if dlq == nil {
 		t.Fatalf("no poller for DlqFunction: the template's queue consumers are %v", slices.Sorted(maps.Keys(d.Pollers)))
 	}
-	if batches := batchesOf(dlq, down.ID); len(batches) != 1 || len(batches[0].Failures) != 0 || batches[0].WholeBatchFailed {
+	// The poller records a batch once it has deleted what succeeded, a
+	// moment after the function settled the followup.
+	var batches []harness.Batch
+	for deadline := time.Now().Add(10 * time.Second); len(batches) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		batches = batchesOf(dlq, down.ID)
+	}
+	if len(batches) != 1 || len(batches[0].Failures) != 0 || batches[0].WholeBatchFailed {
 		t.Errorf("DlqFunction batches with %s: %+v", down.ID, batches)
 	}
 
