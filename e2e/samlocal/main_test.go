@@ -140,6 +140,11 @@ func (f *fixture) prepare(t *testing.T) {
 		f.err = fmt.Errorf("%s=%q is not an IP address", bridgeEnv, f.bridge)
 		return
 	}
+	if samlocal.HostArch() != samlocal.ARM64 {
+		if b, err := os.ReadFile("/proc/sys/fs/binfmt_misc/qemu-aarch64"); err != nil || !strings.HasPrefix(string(b), "enabled") {
+			missing = append(missing, "no arm64 emulation (qemu-aarch64 in binfmt_misc, which scripts/docker.sh enables)")
+		}
+	}
 	bin, err := samlocal.FindSAM(root)
 	if err != nil {
 		missing = append(missing, err.Error())

@@ -40,6 +40,13 @@ func (s *SAM) Start(ctx context.Context, l Local, command, addr, log string) (*S
 	if err != nil {
 		return nil, fmt.Errorf("sam local %s: address %q: %w", command, addr, err)
 	}
+	// Readiness is a connection to addr, so addr must be free first, or
+	// another server there would pass for sam.
+	free, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sam local %s: %w", command, err)
+	}
+	free.Close()
 	// Warm containers, each made at its function's first invocation (LAZY):
 	// SAM CLI 1.161.1 with EAGER sometimes makes a second container for a
 	// function at its first invocation and leaves the first one running
