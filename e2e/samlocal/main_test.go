@@ -39,9 +39,16 @@ const (
 const skipMessage = "needs Docker, moto and the SAM CLI: run make test, or first " +
 	". scripts/aws-tools.sh && . scripts/docker.sh && . scripts/moto.sh (" + requireEnv + "=1 makes this a failure)"
 
-// fx is what every test shares: the stand-in images, the two builds,
-// moto at the bridge, and the deployment on start-api and start-lambda
-// (started by the first test that needs it).
+// fx is what every test shares: the stand-in image, the build, moto at
+// the bridge, and the deployment on start-api and start-lambda (started by
+// the first test that needs it).
+//
+// Everything runs the arm64 build of template.yaml, the artifacts that are
+// deployed, emulated on another host. A copy of the template for this
+// host's architecture (what make sam-local runs by default) would run the
+// same tests no faster: they wait on the queues, not on the functions. But
+// it costs a second sam build, the longest step of a run whose Go build
+// cache is cold.
 var fx fixture
 
 type fixture struct {
@@ -58,10 +65,11 @@ type fixture struct {
 	// threadFwd at the bridge.
 	thread    *harness.ThreadAPI
 	threadFwd *samlocal.Forwarder
-	builds    map[string]string // architecture → built template
-	envVars   string
-	stack     *samlocal.Stack
-	store     *dynamo.Store
+	// built is sam build's template.yaml of the arm64 build.
+	built   string
+	envVars string
+	stack   *samlocal.Stack
+	store   *dynamo.Store
 
 	deployOnce sync.Once
 	deployment *samlocal.Deployment
@@ -170,26 +178,21 @@ func (f *fixture) prepare(t *testing.T) {
 	// The stand-in base images, built from Debian's packages unless they
 	// are up to date.
 	start := time.Now()
-	img := exec.Command("bash", filepath.Join(root, "scripts", "lambda-image.sh"), samlocal.X8664, samlocal.ARM64)
+	img := exec.Command("bash", filepath.Join(root, "scripts", "lambda-image.sh"), samlocal.ARM64)
 	out, err := img.CombinedOutput()
 	if err != nil {
 		f.err = fmt.Errorf("scripts/lambda-image.sh: %w\n%s", err, out)
 		return
 	}
-	f.report.add("stand-in base images (scripts/lambda-image.sh)", time.Since(start), imageNote(string(out)))
+	f.report.add("stand-in base image (scripts/lambda-image.sh)", time.Since(start), imageNote(string(out)))
 
-	// arm64 from template.yaml, the artifacts that are deployed; x86_64
-	// from a copy, which runs natively here.
-	f.builds = map[string]string{}
-	for _, arch := range []string{samlocal.ARM64, samlocal.X8664} {
-		built, took, err := f.sam.Build(ctx, arch, filepath.Join(f.dir, arch))
-		if err != nil {
-			f.err = err
-			return
-		}
-		f.builds[arch] = built
-		f.report.add("sam build, "+arch, took, "")
+	built, took, err := f.sam.Build(ctx, samlocal.ARM64, filepath.Join(f.dir, samlocal.ARM64))
+	if err != nil {
+		f.err = err
+		return
 	}
+	f.built = built
+	f.report.add("sam build (arm64, template.yaml)", took, "")
 
 	// moto, reached by the containers at the bridge.
 	u, err := url.Parse(motoURL)
@@ -221,18 +224,18 @@ func (f *fixture) prepare(t *testing.T) {
 // endpoint is moto as the functions reach it.
 func (f *fixture) endpoint() string { return "http://" + f.moto.Addr() }
 
-// local is what sam local invoke is given for arch, as the README gives
-// it: the built template, the env file, and the parameters that point the
+// local is what sam local invoke is given, as the README gives it: the
+// built template, the env file, and the parameters that point the
 // functions at moto and a thread API.
-func (f *fixture) local(arch string) samlocal.Local {
-	return samlocal.Local{Template: f.builds[arch], EnvVars: f.envVars, Parameters: map[string]string{
+func (f *fixture) local() samlocal.Local {
+	return samlocal.Local{Template: f.built, EnvVars: f.envVars, Parameters: map[string]string{
 		"LocalAwsEndpoint": f.endpoint(),
 		"ThreadApiUrl":     "http://" + f.threadFwd.Addr(),
 	}}
 }
 
-// deploy returns the deployment on start-api and start-lambda, x86_64,
-// starting it on first use. Its thread API answers as ThreadAnswers says.
+// deploy returns the deployment on start-api and start-lambda, starting
+// it on first use. Its thread API answers as ThreadAnswers says.
 func (f *fixture) deploy(t *testing.T) *samlocal.Deployment {
 	t.Helper()
 	f.deployOnce.Do(func() {
@@ -252,13 +255,13 @@ func (f *fixture) deploy(t *testing.T) *samlocal.Deployment {
 			return
 		}
 		f.deployment, f.deployErr = samlocal.Deploy(context.Background(), samlocal.Config{
-			SAM: f.sam, Template: f.builds[samlocal.X8664], EnvVars: f.envVars, AWS: f.aws,
+			SAM: f.sam, Template: f.built, EnvVars: f.envVars, AWS: f.aws,
 			Endpoint: f.endpoint(), Bridge: f.bridge, APIAddr: apiAddr, LambdaAddr: lambdaAddr,
 			Thread: samlocal.ThreadAnswers, LogDir: dir,
 		})
 		if f.deployErr == nil {
-			f.report.add("sam local start-api listening (x86_64)", f.deployment.API.Ready, "")
-			f.report.add("sam local start-lambda listening (x86_64)", f.deployment.Lambda.Ready, "")
+			f.report.add("sam local start-api listening", f.deployment.API.Ready, "")
+			f.report.add("sam local start-lambda listening", f.deployment.Lambda.Ready, "")
 			for _, what := range slices.Sorted(maps.Keys(f.deployment.WarmUp)) {
 				f.report.add(what+": first invocation (its container made, cold start)", f.deployment.WarmUp[what], "")
 			}

@@ -3,6 +3,7 @@ package samlocal_test
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -38,6 +39,13 @@ func spread(ds []time.Duration) (median time.Duration, note string) {
 	return s[len(s)/2], fmt.Sprintf("median of %d; min %s, max %s", len(s), ms(s[0]), ms(s[len(s)-1]))
 }
 
+func archNote() string {
+	if runtime.GOARCH == "arm64" {
+		return "native"
+	}
+	return "emulated (qemu-user-static)"
+}
+
 func ms(d time.Duration) string {
 	if d >= 10*time.Second {
 		return fmt.Sprintf("%.0f s", d.Seconds())
@@ -52,7 +60,7 @@ func (r *report) write(path string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "## sam local (e2e/samlocal)\n\n%s, Docker, stand-in base images; arm64 runs emulated (qemu-user-static).\n\n", r.note)
+	fmt.Fprintf(&b, "## sam local (e2e/samlocal)\n\n%s, Docker, the stand-in base image; the deployed arm64 build, %s.\n\n", r.note, archNote())
 	b.WriteString("| what | time | |\n|---|---:|---|\n")
 	for _, l := range r.lines {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", l.what, ms(l.took), l.note)

@@ -28,8 +28,7 @@ import (
 
 // TestSampleEvents runs sam local invoke on every sample event with
 // events/env.json, as the README does, on the arm64 build of
-// template.yaml: the artifacts that are deployed, in arm64 containers
-// (emulated on another host). Each event meets a local stack made anew.
+// template.yaml. Each event meets a local stack made anew.
 func TestSampleEvents(t *testing.T) {
 	f := need(t)
 	if f.deployment != nil {
@@ -46,7 +45,7 @@ func TestSampleEvents(t *testing.T) {
 				t.Fatalf("remake the local stack: %v", err)
 			}
 			before := len(f.thread.Requests(""))
-			r, err := f.sam.Invoke(t.Context(), f.local(samlocal.ARM64), e.function, filepath.Join("events", name))
+			r, err := f.sam.Invoke(t.Context(), f.local(), e.function, filepath.Join("events", name))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +54,7 @@ func TestSampleEvents(t *testing.T) {
 					t.Logf("sam local invoke %s --event events/%s:\nresponse: %s\n%s", e.function, name, r.Response, r.Output)
 				}
 			})
-			f.report.add(fmt.Sprintf("sam local invoke %s --event events/%s, cold, arm64", e.function, name), r.Took,
+			f.report.add(fmt.Sprintf("sam local invoke %s --event events/%s (cold)", e.function, name), r.Took,
 				fmt.Sprintf("the function's REPORT Duration %s", ms(r.Duration)))
 			if strings.Contains(r.Output, `"level":"ERROR"`) {
 				t.Errorf("the function logged an error:\n%s", r.Output)
