@@ -99,7 +99,7 @@ _docker_locked() {
 }
 
 _docker_start_locked() {
-	local pid version
+	local version pid
 	: >"$DOCKER_SH_STATE/users/$$"
 	if _docker_answers; then
 		_docker_say "using the Docker daemon already running ($(docker version --format '{{.Server.Version}}'))"
@@ -113,24 +113,23 @@ _docker_start_locked() {
 	# In a session of its own, so that a Ctrl-C at the terminal does not
 	# reach it (dockerd handles SIGINT by shutting down, before the sam
 	# processes have removed their containers); without the lock's
-	# descriptor, which would keep the lock taken.
-	setsid dockerd --userland-proxy=false >"$DOCKER_SH_STATE/dockerd.log" 2>&1 {_docker_lock_fd}>&- &
-	pid=$!
-	echo "$pid" >"$DOCKER_SH_STATE/dockerd.pid"
+	# descriptor, which would keep the lock taken. setsid may fork (in an
+	# interactive shell), so the PID is dockerd's own pidfile's.
+	rm -f "$DOCKER_SH_STATE/dockerd.pid"
+	setsid dockerd --userland-proxy=false --pidfile "$DOCKER_SH_STATE/dockerd.pid" \
+		>"$DOCKER_SH_STATE/dockerd.log" 2>&1 {_docker_lock_fd}>&- &
 	for _ in $(seq 1 300); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			break
-		fi
 		if version=$(docker version --format '{{.Server.Version}}' 2>/dev/null); then
-			_docker_say "dockerd $version (pid $pid) answers"
+			_docker_say "dockerd $version (pid $(cat "$DOCKER_SH_STATE/dockerd.pid" 2>/dev/null)) answers"
 			return 0
 		fi
 		sleep 0.1
 	done
-	_docker_say "dockerd did not start; the end of its log:"
+	_docker_say "dockerd did not answer within 30 s; the end of its log:"
 	tail -n 20 "$DOCKER_SH_STATE/dockerd.log" >&2
-	kill "$pid" 2>/dev/null
-	rm -f "$DOCKER_SH_STATE/dockerd.pid"
+	if pid=$(cat "$DOCKER_SH_STATE/dockerd.pid" 2>/dev/null); then
+		kill "$pid" 2>/dev/null
+	fi
 	return 1
 }
 
@@ -145,9 +144,10 @@ _docker_stop_locked() {
 		fi
 		rm -f "$f" # a shell that ended without docker_stop
 	done
+	# The pidfile in this folder is there only for a dockerd started here.
 	pid=$(cat "$DOCKER_SH_STATE/dockerd.pid" 2>/dev/null) || return 0
-	rm -f "$DOCKER_SH_STATE/dockerd.pid"
 	if ! kill -0 "$pid" 2>/dev/null; then
+		rm -f "$DOCKER_SH_STATE/dockerd.pid"
 		return 0
 	fi
 	# The last user is gone: what sam local containers are left on the

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -118,7 +119,20 @@ func TestStartAPI(t *testing.T) {
 	}
 	med, note := spread(took)
 	f.report.add("sam local start-api warm request (GET /followups/{id})", med, note)
+	// Not asserted, a difference from API Gateway to know: the requestId
+	// start-api gives the events.
+	ids := map[string]bool{}
+	n := 0
+	for _, m := range requestIDLine.FindAllStringSubmatch(d.API.Output(), -1) {
+		ids[m[1]] = true
+		n++
+	}
+	t.Logf("start-api gave %d requests %d distinct requestId(s)", n, len(ids))
 }
+
+// requestIDLine finds the requestId of the API event in the schedule
+// function's request log.
+var requestIDLine = regexp.MustCompile(`"msg":"request",[^\n]*"request_id":"([^"]*)"`)
 
 // TestStartLambda follows followups from the API to the thread and to the
 // dead-letter queue, the functions behind the queues invoked through the
