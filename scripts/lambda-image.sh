@@ -48,7 +48,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/lambda-image.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 build() {
-	local arch=$1 debarch platform tag have dir start out rapid
+	local arch=$1 debarch platform tag have dir start out rapid try
 	case $arch in
 	x86_64) debarch=amd64 platform=linux/amd64 ;;
 	arm64) debarch=arm64 platform=linux/arm64 ;;
@@ -106,10 +106,23 @@ build() {
 		chmod 755 "$r/lambda-entrypoint.sh"
 	EOF
 	say "$tag: mmdebstrap $suite $debarch (busybox-static, ca-certificates, tzdata)"
-	mmdebstrap --quiet --variant=extract --architectures="$debarch" \
-		--include=busybox-static,ca-certificates,tzdata \
-		--extract-hook="sh '$dir/customize.sh' \"\$1\"" \
-		"$suite" "$dir/rootfs.tar" "$mirror" </dev/null
+	# Three tries: a mirror that is being updated fails apt-get update now
+	# and then.
+	for try in 1 2 3; do
+		rm -f "$dir/rootfs.tar"
+		if mmdebstrap --quiet --variant=extract --architectures="$debarch" \
+			--include=busybox-static,ca-certificates,tzdata \
+			--extract-hook="sh '$dir/customize.sh' \"\$1\"" \
+			"$suite" "$dir/rootfs.tar" "$mirror" </dev/null; then
+			break
+		fi
+		if [ "$try" = 3 ]; then
+			say "$tag: mmdebstrap failed three times"
+			return 1
+		fi
+		say "$tag: mmdebstrap failed (try $try of 3); trying again in 5 s"
+		sleep 5
+	done
 	cat >"$dir/Dockerfile" <<-EOF
 		FROM scratch
 		ADD rootfs.tar /
