@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make demo   runs followupd with its demo (embedded default, no AWS)
 #   make test   runs every test: unit, integration against moto, end to end
-.PHONY: demo test unit build load bench compare lint-template sam-build clean
+.PHONY: demo test unit build load bench compare lint-template sam-build sam-local clean
 
 GO ?= go
 
@@ -40,6 +40,11 @@ lint-template:
 # Builds the three functions for deployment (arm64, on the host, no Docker).
 sam-build:
 	. scripts/aws-tools.sh && CGO_ENABLED=0 GOFLAGS=-tags=lambda.norpc sam build
+
+# The AWS version on the real SAM CLI, with Docker, on this machine:
+# start-api on 127.0.0.1:3000; Ctrl-C stops everything (README).
+sam-local:
+	bash scripts/sam-local.sh
 
 clean:
 	rm -rf bin .aws-sam

@@ -73,7 +73,7 @@ func batchesWith(p *harness.Poller, id string) []harness.Batch {
 func settledBy(t *testing.T, e *harness.Env, p *harness.Poller, id, msg string) harness.Batch {
 	t.Helper()
 	var found *harness.Batch
-	e.WaitUntil("the "+p.Fn.Name+" function's batch that logged "+msg+" for "+id+" is recorded", 10*time.Second, func() bool {
+	e.WaitUntil("the "+p.Fn.FunctionName()+" function's batch that logged "+msg+" for "+id+" is recorded", 10*time.Second, func() bool {
 		for _, b := range batchesWith(p, id) {
 			for _, l := range b.Invocation.Output.LogsWith(msg) {
 				if l["followup_id"] == id {

@@ -24,7 +24,7 @@ import (
 // not in the batch, nothing is deleted. The queue's redrive to its
 // dead-letter queue is SQS's (moto's) own, done on receive.
 type Poller struct {
-	Fn       *Function
+	Fn       Invoker
 	SQS      *sqs.Client
 	QueueURL string
 	QueueARN string
@@ -106,7 +106,7 @@ func (p *Poller) receive(ctx context.Context, waitSeconds int32, n int) ([]sqsty
 		MessageAttributeNames:       []string{"All"},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("poller %s: receive: %w", p.Fn.Name, err)
+		return nil, fmt.Errorf("poller %s: receive: %w", p.Fn.FunctionName(), err)
 	}
 	return out.Messages, nil
 }
@@ -150,14 +150,14 @@ func (p *Poller) deliver(ctx context.Context, msgs []sqstypes.Message) error {
 		out, err := p.SQS.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(p.QueueURL), Entries: entries})
 		if err != nil {
 			p.record(b)
-			return fmt.Errorf("poller %s: delete: %w", p.Fn.Name, err)
+			return fmt.Errorf("poller %s: delete: %w", p.Fn.FunctionName(), err)
 		}
 		for _, e := range out.Successful {
 			i, _ := strconv.Atoi(aws.ToString(e.Id))
 			b.Deleted = append(b.Deleted, b.Records[i].MessageID)
 		}
 		for _, e := range out.Failed {
-			p.fail(fmt.Errorf("poller %s: delete record %s: %s %s", p.Fn.Name, aws.ToString(e.Id), aws.ToString(e.Code), aws.ToString(e.Message)))
+			p.fail(fmt.Errorf("poller %s: delete record %s: %s %s", p.Fn.FunctionName(), aws.ToString(e.Id), aws.ToString(e.Code), aws.ToString(e.Message)))
 		}
 	}
 	p.record(b)
