@@ -79,6 +79,28 @@ var sampleEvents = map[string]sampleEvent{
 			t.Errorf("last_error %q does not give Scheduler's error code", got.LastError)
 		}
 	}},
+	"dlq-scheduler-wrapped.json": {"DlqFunction", func(t *testing.T, f *fixture, r *samlocal.Invocation) {
+		// Scheduler's documented dead letter for an SQS target: the input
+		// wrapped as {"MessageBody", "QueueUrl"}.
+		noBatchFailures(t, r)
+		got := dropped(t, f, r, "fu_01jq2z9c5ne2fpb7g8s1hzkqv4", followup.DropScheduleDeliveryFailed)
+		if !strings.Contains(got.LastError, "AWS.Scheduler.InternalServerError") {
+			t.Errorf("last_error %q does not give Scheduler's error code", got.LastError)
+		}
+	}},
+	"sweep.json": {"SweepFunction", func(t *testing.T, f *fixture, r *samlocal.Invocation) {
+		// An empty stack has nothing overdue: one query, nothing sent.
+		var got struct {
+			Redriven *int `json:"redriven"`
+		}
+		decode(t, r.Response, &got)
+		if got.Redriven == nil || *got.Redriven != 0 {
+			t.Errorf("response %s, want {\"redriven\":0}", r.Response)
+		}
+		if !strings.Contains(r.Output, "sweep done") {
+			t.Errorf("the function did not log its run:\n%s", r.Output)
+		}
+	}},
 	"dlq-unparsable.json": {"DlqFunction", func(t *testing.T, f *fixture, r *samlocal.Invocation) {
 		noBatchFailures(t, r)
 		if got := dropReasons(r, ""); !slices.Equal(got, []string{string(followup.DropInvalidMessage)}) {
