@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/followups/followups/e2e/aws/harness"
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/telemetry"
 )
@@ -34,17 +35,7 @@ func loadTemplate(t *testing.T) *yaml.Node {
 }
 
 // get returns the value of key in a mapping node, or nil.
-func get(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
+var get = harness.Lookup
 
 // emitted reports whether the code emits metric name with exactly dims.
 func emitted(name string, dims []string) bool {

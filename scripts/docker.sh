@@ -29,36 +29,21 @@
 
 DOCKER_SH_STATE=${DOCKER_SH_STATE:-/run/followups-docker}
 
+# shellcheck source=scripts/debian.sh
+. "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
+
 _docker_say() { printf 'docker.sh: %s\n' "$*" >&2; }
 
-# _docker_missing prints the Debian packages of $@ that are not installed.
-_docker_missing() {
-	local p
-	for p in "$@"; do
-		if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-			printf '%s\n' "$p"
-		fi
-	done
-}
-
+# _docker_install installs what is missing of Debian's packages for
+# Docker, the image builds and arm64 emulation (scripts/debian.sh).
 _docker_install() {
-	local -a want missing
+	local -a want
 	want=(docker.io mmdebstrap)
 	if [ "$(uname -m)" != aarch64 ]; then
 		want+=(qemu-user-static binfmt-support)
 	fi
-	mapfile -t missing < <(_docker_missing "${want[@]}")
-	if [ "${#missing[@]}" -eq 0 ]; then
-		return 0
-	fi
-	if [ "$(id -u)" != 0 ]; then
-		_docker_say "missing Debian packages ${missing[*]}, and installing them needs root"
-		return 1
-	fi
-	_docker_say "installing ${missing[*]} (apt-get update, apt-get install)"
-	DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
-		_docker_say "apt-get install ${missing[*]} failed"
+	debian_need "${want[@]}" || {
+		_docker_say "could not install ${want[*]}"
 		return 1
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/followups/followups/e2e/aws/harness"
 )
 
 // The architectures of a Lambda function, as the template names them.
@@ -211,17 +213,7 @@ func (s *SAM) Build(ctx context.Context, arch, dir string) (string, time.Duratio
 }
 
 // get returns the value of key in a mapping node, or nil.
-func get(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
+var get = harness.Lookup
 
 // forEach calls f with each key and value of a mapping node.
 func forEach(n *yaml.Node, f func(string, *yaml.Node)) {

@@ -261,6 +261,19 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	h.creates(w, r, func(key string) (followup.Created, error) {
+		req, err := followup.ParseCreate(body)
+		if err != nil {
+			return followup.Created{}, err
+		}
+		return h.svc.Create(r.Context(), req, key)
+	})
+}
+
+// creates runs a request that creates a followup (a create, a rearm)
+// once its body is read: within the bound of work in flight, with its
+// Idempotency-Key checked before create parses the body and creates.
+func (h *Handler) creates(w http.ResponseWriter, r *http.Request, create func(key string) (followup.Created, error)) {
 	if !h.work(w) {
 		return
 	}
@@ -270,12 +283,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	req, err := followup.ParseCreate(body)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	created, err := h.svc.Create(r.Context(), req, key)
+	created, err := create(key)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -22,27 +22,15 @@ func (h *Handler) rearm(w http.ResponseWriter, r *http.Request) {
 		defer release()
 		body = b
 	}
-	if !h.work(w) {
-		return
-	}
-	defer h.done()
-	key, err := idempotencyKey(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	req, err := followup.ParseRearm(body)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	id := r.PathValue("id")
-	created, err := h.svc.Rearm(r.Context(), id, req, key)
-	if err != nil {
-		writeError(w, notFoundID(err, id))
-		return
-	}
-	writeCreated(w, created)
+	h.creates(w, r, func(key string) (followup.Created, error) {
+		req, err := followup.ParseRearm(body)
+		if err != nil {
+			return followup.Created{}, err
+		}
+		id := r.PathValue("id")
+		created, err := h.svc.Rearm(r.Context(), id, req, key)
+		return created, notFoundID(err, id)
+	})
 }
 
 // writeCreated answers a create or a re-arm: 201 with the new followup and

@@ -34,7 +34,7 @@ func LoadSAMTemplate(root string) (*Template, error) {
 func (t *Template) Node(path ...string) *yaml.Node {
 	n := t.root
 	for _, k := range path {
-		n = mappingValue(n, k)
+		n = Lookup(n, k)
 	}
 	return n
 }
@@ -58,7 +58,9 @@ func (t *Template) Seconds(path ...string) (time.Duration, error) {
 	return time.Duration(n) * time.Second, err
 }
 
-func mappingValue(n *yaml.Node, key string) *yaml.Node {
+// Lookup returns the value of key in a mapping node, or nil (for any
+// other node too).
+func Lookup(n *yaml.Node, key string) *yaml.Node {
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
 	}
