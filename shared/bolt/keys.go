@@ -14,8 +14,13 @@ import (
 var (
 	// bucketFollowups maps id → encoded record.
 	bucketFollowups = []byte("followups")
-	// bucketThreads maps thread, run_at, id → status: a thread's listing in
-	// order, filterable by status without decoding records.
+	// bucketThreads maps thread, run_at, id → nothing: a thread's listing
+	// in order. It holds no status: a claim or a settle would rewrite the
+	// entry, and a burst's entries lie on pages all over the index (one
+	// thread each), so every commit of a burst wrote out one page per
+	// delivery for it. A listing by status reads the records instead.
+	// (A file of format 2 may still hold a status; it is not read, and
+	// the entry's next change writes it empty.)
 	bucketThreads = []byte("threads")
 	// bucketDue maps due time, id → thread id for every non-terminal
 	// followup: NextAttemptAt when scheduled, LeaseUntil when dispatching.

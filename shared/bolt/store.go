@@ -432,30 +432,30 @@ func (s *Store) List(ctx context.Context, q followup.ListQuery) ([]*followup.Fol
 	err := s.db.View(func(btx *bbolt.Tx) error {
 		t := txn(btx)
 		c := t.threads.Cursor()
-		var k, v []byte
+		var k []byte
 		if q.After != nil {
 			after := threadKey(q.ThreadID, q.After.RunAt, q.After.ID)
-			k, v = c.Seek(after)
+			k, _ = c.Seek(after)
 			if bytes.Equal(k, after) {
-				k, v = c.Next()
+				k, _ = c.Next()
 			}
 		} else {
-			k, v = c.Seek(prefix)
+			k, _ = c.Seek(prefix)
 		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if q.Status != "" && string(v) != string(q.Status) {
-				continue
-			}
-			if len(page) == q.Limit {
-				more = true
-				return nil
-			}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			if len(k) < len(prefix)+timeKeyLen {
 				return fmt.Errorf("thread index key %x too short", k)
 			}
 			r, err := t.getIndexed(string(k[len(prefix)+timeKeyLen:]), "thread index")
 			if err != nil {
 				return err
+			}
+			if q.Status != "" && r.f.Status != q.Status {
+				continue
+			}
+			if len(page) == q.Limit {
+				more = true
+				return nil
 			}
 			page = append(page, r.f)
 		}

@@ -85,7 +85,7 @@ type entry struct {
 // sweep times while pending, and its settle time once terminal.
 func (t tx) entries(f *followup.Followup, keyExpiresAt time.Time) []entry {
 	out := make([]entry, 0, 4)
-	out = append(out, entry{t.threads, threadKey(f.ThreadID, f.RunAt, f.ID), []byte(f.Status)})
+	out = append(out, entry{t.threads, threadKey(f.ThreadID, f.RunAt, f.ID), nil})
 	if at, ok := dueAt(f); ok {
 		out = append(out, entry{t.due, timeIDKey(at, f.ID), []byte(f.ThreadID)})
 	}
@@ -133,6 +133,14 @@ func (t tx) transition(r record, tr followup.Transition) (*followup.Followup, er
 		return nil, err
 	}
 	before, after := t.entries(r.f, r.keyExpiresAt), t.entries(next, r.keyExpiresAt)
+	// The thread entry is compared as it stands: format 2 kept a status
+	// in it, which is not read (a listing by status reads the records)
+	// and is written empty on its next change; a missing one is put back.
+	if k, v := t.threads.Cursor().Seek(before[0].key); bytes.Equal(k, before[0].key) {
+		before[0].value = v
+	} else {
+		before = before[1:]
+	}
 	for _, old := range before {
 		if !slices.ContainsFunc(after, func(e entry) bool { return e.bucket == old.bucket && bytes.Equal(e.key, old.key) }) {
 			if err := old.bucket.Delete(old.key); err != nil {
