@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strconv"
 	"time"
@@ -173,9 +174,10 @@ func (s *Service) write(ctx context.Context, sit *Situation, step Step) (_ next,
 	sit.Stored, sit.Claimed = f, false
 	switch {
 	case f.Status.Terminal():
-		attrs := []any{}
+		var attrs []slog.Attr
 		if r := t.AppendRun; r != nil {
-			attrs = append(attrs, "attempt", r.Attempt, "outcome", r.Outcome, "http_status", r.HTTPStatus, "duration_ms", r.DurationMS)
+			attrs = []slog.Attr{slog.Int("attempt", r.Attempt), slog.String("outcome", string(r.Outcome)),
+				slog.Int("http_status", r.HTTPStatus), slog.Int64("duration_ms", r.DurationMS)}
 		}
 		s.settled(ctx, f, settledMessage(f, t), attrs...)
 	case t.Name == "interrupt":

@@ -285,7 +285,7 @@ func (s *Service) create(ctx context.Context, req *CreateRequest, idempotencyKey
 	if r := created.Replaced; r != nil {
 		if r.Status == StatusCancelled {
 			s.unschedule(ctx, r.ID)
-			s.settled(ctx, r, "followup replaced by a newer one of the same run", "replaced_by", f.ID)
+			s.settled(ctx, r, "followup replaced by a newer one of the same run", slog.String("replaced_by", f.ID))
 		}
 		created.Followup.ReplacedPrevious = r
 	}
@@ -384,26 +384,33 @@ func (s *Service) CancelThread(ctx context.Context, threadID string) ([]*Followu
 }
 
 // settled reports a terminal transition to the log and the observer.
-func (s *Service) settled(ctx context.Context, f *Followup, msg string, attrs ...any) {
+func (s *Service) settled(ctx context.Context, f *Followup, msg string, extra ...slog.Attr) {
 	var lateness time.Duration
 	if f.SettledAt != nil {
 		lateness = f.SettledAt.Sub(f.RunAt)
 	}
 	s.obs.Settled(f, lateness)
-	attrs = append([]any{"followup_id", f.ID, "thread_id", f.ThreadID, "status", f.Status, "attempts", f.Attempts}, attrs...)
+	level := slog.LevelInfo
+	if f.Status == StatusFailedDropped {
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := append(make([]slog.Attr, 0, 8+len(extra)), slog.String("followup_id", f.ID), slog.String("thread_id", f.ThreadID),
+		slog.String("status", string(f.Status)), slog.Int("attempts", f.Attempts))
+	attrs = append(attrs, extra...)
 	if f.Status == StatusFailedDropped {
 		errText := f.LastError
 		if n := len(f.Runs); n > 0 && f.Runs[n-1].HTTPStatus != 0 {
 			errText = loggable(f.Runs[n-1])
 		}
-		attrs = append(attrs, "drop_reason", f.DropReason)
+		attrs = append(attrs, slog.String("drop_reason", string(f.DropReason)))
 		if errText != "" {
-			attrs = append(attrs, "error", errText)
+			attrs = append(attrs, slog.String("error", errText))
 		}
-		s.log.WarnContext(ctx, msg, attrs...)
-		return
 	}
-	s.log.InfoContext(ctx, msg, attrs...)
+	s.log.LogAttrs(ctx, level, msg, attrs...)
 }
 
 // storeError passes client errors through and turns anything else into an
