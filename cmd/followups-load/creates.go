@@ -58,6 +58,7 @@ func (r *runner) creates(ctx context.Context, res *result) error {
 		per := used.child / time.Duration(b.accepted)
 		res.row("CPU per create", "followupd %s µs, load command %s µs", num(float64(per.Microseconds())), num(float64((used.self / time.Duration(b.accepted)).Microseconds())))
 		res.figure("followupd CPU/create", "µs", float64(per.Nanoseconds())/1e3)
+		res.atMost("CPU per create", float64(per.Nanoseconds())/1e3, 50, "µs")
 	}
 
 	if d.cmd != nil {

@@ -56,7 +56,7 @@ func (r *runner) pending(ctx context.Context, res *result) error {
 	res.row("followupd memory", "peak RSS (VmHWM) %s with %s pending; RSS now %s (anon %s, file-backed %s)",
 		mib(m.peak), num(float64(b.accepted)), mib(m.rss), mib(m.anon), mib(m.file))
 	res.figure("peak RSS", "MiB", float64(m.peak)/(1<<20))
-	res.atMost("peak RSS", float64(m.peak)/(1<<20), 256, "MiB")
+	res.atMost("peak RSS", float64(m.peak)/(1<<20), 128, "MiB")
 	count, err := c.metric(ctx, "followups_store_followups")
 	if err != nil {
 		return err
