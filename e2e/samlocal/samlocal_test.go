@@ -172,7 +172,7 @@ func TestStartLambda(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("the thread got %d requests for %s, want 1", len(reqs), ok.ID)
 	}
-	f.report.add("create → the thread's request (delay_seconds 1: Scheduler, fire queue, FireFunction via start-lambda)", reqs[0].At.Sub(start), "")
+	f.report.add("create → the thread's request (delay_seconds 1: the direct path, an SQS delay on the fire queue, FireFunction via start-lambda)", reqs[0].At.Sub(start), "")
 	r := reqs[0]
 	if want := "/threads/" + url.PathEscape(ok.ThreadID) + "/messages"; r.RequestURI != want {
 		t.Errorf("request URI %q, want %q", r.RequestURI, want)
