@@ -37,7 +37,7 @@ compare:
 lint-template:
 	bash scripts/lint-template.sh
 
-# Builds the three functions for deployment (arm64, on the host, no Docker).
+# Builds the four functions for deployment (arm64, on the host, no Docker).
 sam-build:
 	. scripts/aws-tools.sh && CGO_ENABLED=0 GOFLAGS=-tags=lambda.norpc sam build
 

@@ -22,14 +22,14 @@ import (
 
 func TestScheduleWithoutRecordSettlesRecordMissing(t *testing.T) {
 	e := start(t, harness.Options{})
-	id, thread := followup.NewID(), threadID("orphan")
+	id, thread, at := followup.NewID(), threadID("orphan"), time.Now()
 	// What a create that crashed between its schedule and its record
 	// leaves behind: a schedule, as the schedule function makes them, and
 	// no record.
 	_, err := e.Sched.CreateSchedule(e.Ctx, &scheduler.CreateScheduleInput{
 		Name:                       aws.String(eventbridge.ScheduleName(id)),
 		GroupName:                  aws.String(e.Stack.Group),
-		ScheduleExpression:         aws.String(eventbridge.At(time.Now())),
+		ScheduleExpression:         aws.String(eventbridge.At(at)),
 		ScheduleExpressionTimezone: aws.String("UTC"),
 		FlexibleTimeWindow:         &schedtypes.FlexibleTimeWindow{Mode: schedtypes.FlexibleTimeWindowModeOff},
 		ActionAfterCompletion:      schedtypes.ActionAfterCompletionDelete,
@@ -46,7 +46,7 @@ func TestScheduleWithoutRecordSettlesRecordMissing(t *testing.T) {
 		t.Fatalf("before the schedule ran: GET %d %s, want 404", r.Status, r.Body)
 	}
 	var got followup.Followup
-	e.WaitUntil("the orphan schedule settles "+id, settleTimeout, func() bool {
+	e.WaitUntil("the orphan schedule settles "+id, scheduledSettleTimeout(at), func() bool {
 		r := e.Do("GET", "/followups/"+id, "")
 		return r.Status == 200 && r.JSON(&got) == nil && got.Status.Terminal()
 	})
@@ -97,15 +97,16 @@ func TestSchedulerDeadLetterSettlesScheduleDeliveryFailed(t *testing.T) {
 	missingARN := "arn:aws:sqs:" + e.AWS.Region + ":" + e.Stack.Account + ":followups-e2e-deleted-queue"
 	tgt.Arn = aws.String(missingARN)
 	// UpdateSchedule replaces the whole schedule, so every field is sent.
+	now := time.Now()
 	_, err = e.Sched.UpdateSchedule(e.Ctx, &scheduler.UpdateScheduleInput{
-		Name: sch.Name, GroupName: sch.GroupName, ScheduleExpression: aws.String(eventbridge.At(time.Now())),
+		Name: sch.Name, GroupName: sch.GroupName, ScheduleExpression: aws.String(eventbridge.At(now)),
 		ScheduleExpressionTimezone: sch.ScheduleExpressionTimezone, FlexibleTimeWindow: sch.FlexibleTimeWindow,
 		ActionAfterCompletion: sch.ActionAfterCompletion, State: sch.State, Target: tgt,
 	})
 	if err != nil {
 		t.Fatalf("update the schedule: %v", err)
 	}
-	got := e.WaitSettled(f.ID, settleTimeout)
+	got := e.WaitSettled(f.ID, scheduledSettleTimeout(now))
 	var fr *harness.Firing
 	for _, x := range e.Scheduler.Firings() {
 		if x.Schedule == name {

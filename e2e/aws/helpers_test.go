@@ -19,6 +19,14 @@ import (
 // seconds.
 const settleTimeout = 45 * time.Second
 
+// scheduledSettleTimeout bounds the wait for a followup whose schedule is
+// set for at: Scheduler runs a schedule at a moment of at()'s minute (its
+// 60-second precision, which the harness plays at random), so the wait is
+// the rest of that minute and then settleTimeout.
+func scheduledSettleTimeout(at time.Time) time.Duration {
+	return time.Until(at.Truncate(time.Minute).Add(time.Minute)) + settleTimeout
+}
+
 // start brings up a deployment for a parallel test.
 func start(t *testing.T, opts harness.Options) *harness.Env {
 	t.Helper()

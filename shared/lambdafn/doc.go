@@ -1,5 +1,5 @@
-// Package lambdafn holds what the three Lambda functions (schedule, fire,
-// dlq) share around each invocation: a log handler that stamps every line
+// Package lambdafn holds what the four Lambda functions (schedule, fire,
+// dlq, sweep) share around each invocation: a log handler that stamps every line
 // with the invocation's request id, and a wrapper that logs, once per
 // invocation, the AWS API calls it made.
 //

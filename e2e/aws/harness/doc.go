@@ -1,4 +1,4 @@
-// Package harness runs the three Lambda functions of the AWS side as real
+// Package harness runs the four Lambda functions of the AWS side as real
 // processes, with no AWS account and no Docker, for the end-to-end tests in
 // e2e/aws.
 //

@@ -150,7 +150,7 @@ func (o *Options) defaults() {
 }
 
 // Env is one deployment of the AWS side for one test: its own table,
-// queues and schedule group in moto, the three functions under their own
+// queues and schedule group in moto, the four functions under their own
 // emulators, a thread API, and the harness playing API Gateway, Scheduler
 // and the two event source mappings.
 type Env struct {
