@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,6 +246,8 @@ func TestStopRemovesContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.report.add(fmt.Sprintf("stop start-api and start-lambda (SIGINT; %d containers removed)", n), time.Since(start), "")
+	// The next test that needs a deployment (go test -count=2) starts one.
+	f.deployOnce, f.deployment, f.deployErr = sync.Once{}, nil, nil
 }
 
 // client talks to the API that start-api serves.
