@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/followups/followups/internal/syncbuf"
 )
 
 // The README's first command: the demo shows a delivery, a drop, a retry
@@ -17,7 +19,7 @@ func TestDemo(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "followupd"), "--demo", "--addr", freeAddr(t))
 	cmd.Env = cleanEnv()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/followups/followups/internal/syncbuf"
 	"github.com/followups/followups/shared/dispatch"
 )
 
@@ -120,22 +120,10 @@ type daemon struct {
 	base    string
 	dataDir string
 	env     []string
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	token   string
 	done    chan struct{}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -168,7 +156,7 @@ func startDaemon(t *testing.T, th *thread, dataDir string, extra ...string) *dae
 		env = append(env, "THREAD_API_URL="+th.URL, "FOLLOWUPS_SIGNING_SECRET="+string(th.secret), "THREAD_API_TOKEN=thread-token")
 	}
 	env = append(env, extra...)
-	d := &daemon{t: t, base: "http://" + addr, dataDir: dataDir, env: env, logs: &syncBuffer{}}
+	d := &daemon{t: t, base: "http://" + addr, dataDir: dataDir, env: env, logs: &syncbuf.Buffer{}}
 	checked.watch(addr)
 	for _, e := range extra {
 		if v, ok := strings.CutPrefix(e, "FOLLOWUPS_API_TOKEN="); ok {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/followups/followups/internal/syncbuf"
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/memqueue"
 )
@@ -358,7 +359,7 @@ func TestQueueAckDeletes(t *testing.T) {
 func TestQueuePanickingHandlerDoesNotStopTheQueue(t *testing.T) {
 	const visibility = 30 * time.Second
 	clock := newManualClock()
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	rec := newRecorder(func(_ context.Context, d memqueue.Delivery) followup.Verdict {
 		if d.ReceiveCount == 1 {
 			panic("secret prompt text")
@@ -599,24 +600,6 @@ func heapInUse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
-}
-
-// lockedBuffer is a log destination that tests read while handlers write.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func ExampleQueue() {

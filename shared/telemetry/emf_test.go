@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/followups/followups/internal/syncbuf"
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/telemetry"
 )
@@ -367,21 +368,8 @@ func TestEMFNilFollowup(t *testing.T) {
 	checkEMF(t, oneLine(t, &buf), telemetry.DefaultNamespace, now)
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent Write, which tells
-// whether lines come out whole.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 func TestEMFConcurrentLinesStayWhole(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	e := telemetry.NewEMF(&out, "", fixedClock{now})
 	evs := events()
 	const rounds = 20
@@ -392,7 +380,7 @@ func TestEMFConcurrentLinesStayWhole(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	lines := strings.Split(strings.TrimSuffix(out.buf.String(), "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	if len(lines) != rounds*len(evs) {
 		t.Fatalf("got %d lines, want %d", len(lines), rounds*len(evs))
 	}

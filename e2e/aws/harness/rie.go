@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/followups/followups/internal/syncbuf"
 )
 
 // RIEEnv names the variable that may point at an aws-lambda-rie binary.
@@ -87,7 +89,7 @@ type Function struct {
 	cmd    *exec.Cmd
 	client *http.Client
 	out    *outputLog
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	exited chan struct{}
 
 	invokeMu sync.Mutex // one invocation at a time, as in one environment
@@ -188,7 +190,7 @@ func startOnce(ctx context.Context, cfg FunctionConfig) (*Function, error) {
 	if err != nil {
 		return nil, err
 	}
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = pw, stderr
 	f := &Function{
 		Name: cfg.Name, cfg: cfg, url: "http://" + addr + invokePath, cmd: cmd,
@@ -456,24 +458,6 @@ func newRequestID() string {
 	_, _ = rand.Read(b[:])
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and many readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // skipOrFail skips t with msg, or fails it when the run requires the AWS
