@@ -16,16 +16,13 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/followups/followups/shared/config"
-	"github.com/followups/followups/shared/dynamo"
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/lambdafn"
 	"github.com/followups/followups/shared/lambdasqs"
 	"github.com/followups/followups/shared/sqs"
-	"github.com/followups/followups/shared/telemetry"
 )
 
 // settings are the variables the function reads. The retry budget and the
@@ -55,9 +52,9 @@ func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout,
 	client := awssqs.NewFromConfig(env.AWS)
 	dlq := sqs.New(client, cfg.DLQURL)
 	svc, err := followup.New(followup.Config{
-		Store:       dynamo.New(dynamodb.NewFromConfig(env.AWS), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
+		Store:       env.Store(),
 		Queues:      sqs.Queues{Fire: sqs.New(client, cfg.FireQueueURL), DeadLetter: dlq},
-		Observer:    telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
+		Observer:    env.Metrics(stdout),
 		Log:         log,
 		Retry:       cfg.Retry,
 		Timing:      cfg.Timing(),

@@ -15,19 +15,16 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/followups/followups/shared/api"
 	"github.com/followups/followups/shared/apigw"
 	"github.com/followups/followups/shared/config"
-	"github.com/followups/followups/shared/dynamo"
 	"github.com/followups/followups/shared/eventbridge"
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/lambdafn"
 	"github.com/followups/followups/shared/sqs"
-	"github.com/followups/followups/shared/telemetry"
 )
 
 // settings are the variables the function reads: the fire queue's URL for
@@ -60,12 +57,12 @@ func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout,
 	cfg, log := env.Config, env.Log
 
 	svc, err := followup.New(followup.Config{
-		Store: dynamo.New(dynamodb.NewFromConfig(env.AWS), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
+		Store: env.Store(),
 		Scheduler: eventbridge.New(scheduler.NewFromConfig(env.AWS), eventbridge.Config{
 			Group: cfg.ScheduleGroup, QueueARN: cfg.FireQueueARN, RoleARN: cfg.SchedulerRoleARN, DeadLetterARN: cfg.DLQARN,
 			Direct: sqs.New(awssqs.NewFromConfig(env.AWS), cfg.FireQueueURL), DirectWithin: cfg.DirectWithin,
 		}),
-		Observer:  telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
+		Observer:  env.Metrics(stdout),
 		Log:       log,
 		Limits:    cfg.Limits,
 		Retention: cfg.Retention,

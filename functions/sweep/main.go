@@ -18,15 +18,12 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/followups/followups/shared/config"
-	"github.com/followups/followups/shared/dynamo"
 	"github.com/followups/followups/shared/followup"
 	"github.com/followups/followups/shared/lambdafn"
 	"github.com/followups/followups/shared/sqs"
-	"github.com/followups/followups/shared/telemetry"
 )
 
 // settings are the variables the function reads.
@@ -56,9 +53,9 @@ func newHandler(ctx context.Context, lookup func(string) (string, bool), stdout,
 	cfg, log := env.Config, env.Log
 	fire := sqs.New(awssqs.NewFromConfig(env.AWS), cfg.FireQueueURL)
 	svc, err := followup.New(followup.Config{
-		Store:     dynamo.New(dynamodb.NewFromConfig(env.AWS), cfg.Table, dynamo.Options{Retention: cfg.Retention}),
+		Store:     env.Store(),
 		Queues:    sqs.Queues{Fire: fire},
-		Observer:  telemetry.NewEMF(stdout, cfg.MetricsNamespace, nil),
+		Observer:  env.Metrics(stdout),
 		Log:       log,
 		Retention: cfg.Retention,
 	})

@@ -1,8 +1,11 @@
 // Package lambdafn holds what the four Lambda functions (schedule, fire,
-// dlq, sweep) share around each invocation: a log handler that stamps every line
-// with the invocation's request id, and a wrapper that logs, once per
-// invocation, the AWS API calls it made.
+// dlq, sweep) share: their start-up (Setup reads the function's settings,
+// builds its JSON logger and loads the AWS configuration with every call
+// counted; Store and Metrics build the table and the metrics every
+// function uses; Main fails a cold start with a line naming the setting),
+// a log handler that stamps every line with the invocation's request id,
+// and a wrapper that logs, once per invocation, the AWS API calls it made.
 //
-// It reads no environment and loads no AWS configuration; each function's
-// main does that and passes the results in.
+// The settings a function reads are its own list, passed to Setup; its
+// main wires the rest (queues, scheduler, dispatcher).
 package lambdafn

@@ -10,9 +10,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/followups/followups/shared/awscount"
 	"github.com/followups/followups/shared/config"
+	"github.com/followups/followups/shared/dynamo"
 	"github.com/followups/followups/shared/telemetry"
 )
 
@@ -43,6 +45,19 @@ func Setup(ctx context.Context, lookup func(string) (string, bool), settings []c
 	calls.Add(&awsCfg)
 	log := slog.New(LogHandler(telemetry.NewLogger(stderr, cfg.LogLevel).Handler()))
 	return &Env{Config: cfg, Log: log, AWS: awsCfg, Calls: calls}, nil
+}
+
+// Store returns the followups table (FOLLOWUPS_TABLE), which keeps a
+// settled record for FOLLOWUPS_RETENTION.
+func (e *Env) Store() *dynamo.Store {
+	return dynamo.New(dynamodb.NewFromConfig(e.AWS), e.Config.Table, dynamo.Options{Retention: e.Config.Retention})
+}
+
+// Metrics returns the observer that writes the function's metrics to w
+// (stdout, where Lambda's log agent finds them) in CloudWatch's embedded
+// metric format, in FOLLOWUPS_METRICS_NAMESPACE.
+func (e *Env) Metrics(w io.Writer) *telemetry.EMF {
+	return telemetry.NewEMF(w, e.Config.MetricsNamespace, nil)
 }
 
 // Main starts a function whose handler build returns, or fails its cold
